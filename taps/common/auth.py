@@ -1,0 +1,300 @@
+"""Authenticators shared by the taps.
+
+All of them are built once per tap instance (one per process under Meltano),
+so every stream shares one token: see ``VendorTap.authenticator``.
+
+* ``StaticBearerAuthenticator``: an API key or personal token sent as
+  ``Authorization: Bearer``; it cannot be renewed, so a 401 is final.
+* ``ClientCredentialsAuthenticator``: OAuth 2.0 client credentials
+  (RFC 6749 §4.4). One token at a time, renewed ``renew_before_seconds``
+  before it runs out, re-minted once when the API answers 401.
+* ``HS256JWTAuthenticator``: a JWT signed with a shared secret, sent in a
+  vendor-named header (Kore.ai's ``auth``), minted fresh for every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import typing as t
+import uuid
+
+import jwt
+import requests
+from singer_sdk.authenticators import APIAuthenticatorBase, OAuthAuthenticator
+from singer_sdk.exceptions import FatalAPIError
+
+from taps.common.redact import redact
+from taps.common.retry import exponential_wait
+
+logger = logging.getLogger(__name__)
+
+
+class AuthenticationFailed(FatalAPIError):
+    """The vendor refused our credentials; the run cannot go on.
+
+    The message names the vendor, quotes its error (secrets removed) and says
+    which setting or permission to check.
+    """
+
+
+class StaticBearerAuthenticator(APIAuthenticatorBase):
+    """``Authorization: Bearer <token>`` with a fixed token (API key, user token)."""
+
+    def __init__(self, token: str) -> None:
+        """Args:
+        token: the API key or token; never logged.
+        """
+        super().__init__()
+        self.token = token
+        self.auth_headers["Authorization"] = f"Bearer {token}"
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never appear in output."""
+        return [self.token]
+
+    def handle_401(self) -> bool:  # noqa: PLR6301
+        """A fixed token cannot be renewed: a 401 ends the run. Returns ``False``."""
+        return False
+
+    def request_succeeded(self) -> None:
+        """Nothing to reset for a fixed token."""
+
+
+class ClientCredentialsAuthenticator(OAuthAuthenticator):
+    """OAuth 2.0 client-credentials token, shared by every stream of a tap.
+
+    The token is requested lazily, kept until ``renew_before_seconds`` before
+    ``expires_in`` runs out, then requested again. When the API answers 401
+    the caller asks ``handle_401()``: the first time it drops the token so the
+    retried request mints a new one; if the new token is refused too, it
+    answers ``False`` and the run ends.
+
+    Vendors: Salesloft (``POST https://accounts.salesloft.com/oauth/token``,
+    form body), Zoom S2S (``grant_type=account_credentials&account_id=`` in the
+    query, HTTP Basic ``client_id:client_secret``), Knovvu (form body with
+    ``scope=dataservice_external``), Foundry (``/multipass/api/oauth2/token``
+    with ``scope=api:aip-agents-read``).
+    """
+
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        vendor: str,
+        grant_type: str = "client_credentials",
+        scope: str | None = None,
+        extra_body: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        basic_auth: bool = False,
+        renew_before_seconds: int = 300,
+        default_expiration: int = 3600,
+        timeout: float = 60.0,
+        max_tries: int = 4,
+        settings_hint: str = "client_id and client_secret",
+    ) -> None:
+        """Args:
+        token_url: the vendor's token endpoint (a setting, so the sandbox can stand in).
+        client_id: OAuth client id.
+        client_secret: OAuth client secret; never logged.
+        vendor: vendor name for messages ("Salesloft").
+        grant_type: ``client_credentials`` or a vendor's variant (Zoom: ``account_credentials``).
+        scope: space-separated scopes, sent as ``scope`` when given.
+        extra_body: more form fields.
+        query: query-string parameters for the token request (Zoom).
+        basic_auth: send the client credentials as HTTP Basic instead of form fields.
+        renew_before_seconds: renew this many seconds before expiry.
+        default_expiration: lifetime in seconds when the answer has no ``expires_in``.
+        timeout: seconds per token request.
+        max_tries: attempts on connection errors, 429 and 5xx.
+        settings_hint: the settings to name when the vendor refuses the credentials.
+        """
+        super().__init__(
+            auth_endpoint=token_url,
+            oauth_scopes=scope,
+            default_expiration=default_expiration,
+            client_id=client_id,
+            client_secret=client_secret,
+        )
+        self.vendor = vendor
+        self.grant_type = grant_type
+        self.extra_body = extra_body or {}
+        self.query = query or {}
+        self.basic_auth = basic_auth
+        self.renew_before_seconds = renew_before_seconds
+        self.timeout = timeout
+        self.max_tries = max_tries
+        self.settings_hint = settings_hint
+        self.tokens_minted = 0
+        self._minted_after_401 = False
+        self._minted_at: float | None = None
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never appear in output: the secret and the current token."""
+        return [s for s in (self.client_secret, self.access_token) if s]
+
+    @property
+    def oauth_request_body(self) -> dict:
+        """The form body of the token request."""
+        body: dict[str, str] = {"grant_type": self.grant_type}
+        if not self.basic_auth:
+            body["client_id"] = self.client_id or ""
+            body["client_secret"] = self.client_secret or ""
+        if self.oauth_scopes:
+            body["scope"] = self.oauth_scopes
+        body.update(self.extra_body)
+        return body
+
+    def is_token_valid(self) -> bool:
+        """True while a token exists and is more than ``renew_before_seconds`` from expiry."""
+        if self.access_token is None or self._minted_at is None:
+            return False
+        lifetime = self.expires_in or self._default_expiration or 3600
+        margin = min(self.renew_before_seconds, lifetime / 2)
+        return time.monotonic() - self._minted_at < lifetime - margin
+
+    def update_access_token(self) -> None:
+        """Request a new token from ``token_url``.
+
+        Raises:
+            AuthenticationFailed: the vendor refused the credentials (4xx), or
+                kept failing (5xx/connection) for ``max_tries`` attempts. The
+                message quotes the vendor's error with secrets removed.
+        """
+        logger.info("Requesting a new %s access token", self.vendor)
+        auth = (self.client_id or "", self.client_secret or "") if self.basic_auth else None
+        last_problem = ""
+        for attempt in range(1, self.max_tries + 1):
+            try:
+                response = requests.post(
+                    self.auth_endpoint,
+                    params=self.query or None,
+                    data=self.oauth_request_payload,
+                    auth=auth,
+                    headers={"Accept": "application/json"},
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as exc:
+                last_problem = f"connection error ({type(exc).__name__})"
+            else:
+                if response.ok:
+                    self._accept(response)
+                    return
+                if response.status_code != 429 and response.status_code < 500:
+                    raise AuthenticationFailed(self._refusal_message(response))
+                last_problem = f"HTTP {response.status_code}"
+            time.sleep(exponential_wait(attempt, base=0.5, cap=10))
+        msg = (
+            f"{self.vendor} token endpoint kept failing ({last_problem}) after "
+            f"{self.max_tries} attempts; check token_url and try again later."
+        )
+        raise AuthenticationFailed(msg)
+
+    def _accept(self, response: requests.Response) -> None:
+        try:
+            payload = response.json()
+            token = payload["access_token"]
+        except (ValueError, KeyError, TypeError) as exc:
+            msg = f"{self.vendor} token endpoint answered without an access_token; check token_url."
+            raise AuthenticationFailed(msg) from exc
+        self.access_token = token
+        expires = payload.get("expires_in", self._default_expiration)
+        self.expires_in = int(expires) if expires else None
+        self._minted_at = time.monotonic()
+        self.last_refreshed = None  # the SDK's clock is not used; see is_token_valid
+        self.tokens_minted += 1
+
+    def _refusal_message(self, response: requests.Response) -> str:
+        body = redact(response.text[:500], self.secrets)
+        return (
+            f"{self.vendor} refused the OAuth client credentials (HTTP {response.status_code}): "
+            f"{body}. Check {self.settings_hint} (and token_url)."
+        )
+
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Set ``Authorization: Bearer <token>``, minting or renewing the token first if needed."""
+        if not self.is_token_valid():
+            self.update_access_token()
+        request.headers["Authorization"] = f"Bearer {self.access_token}"
+        return request
+
+    def handle_401(self) -> bool:
+        """Called when the API answered 401 to a request carrying our token.
+
+        Returns:
+            ``True`` if the token was dropped and the request should be retried
+            with a fresh one; ``False`` if a freshly minted token was refused
+            as well (the credentials lack access: end the run).
+        """
+        if self._minted_after_401:
+            return False
+        logger.warning("%s answered 401; requesting a new access token once", self.vendor)
+        self.access_token = None
+        self._minted_at = None
+        self._minted_after_401 = True
+        return True
+
+    def request_succeeded(self) -> None:
+        """A request went through: a later 401 may again be answered by one re-mint."""
+        self._minted_after_401 = False
+
+
+class HS256JWTAuthenticator(APIAuthenticatorBase):
+    """A JWT signed HS256 with a shared secret, in a vendor-named header.
+
+    Kore.ai public APIs: header ``auth: <JWT>`` whose payload holds
+    ``appId`` = the app's client id, signed with its client secret. A fresh
+    token (new ``iat``, ``exp``, ``jti``) is minted for every request, so apps
+    that enforce JTI accept it too.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        claims: dict[str, t.Any],
+        header_name: str = "auth",
+        lifetime_seconds: int = 300,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        """Args:
+        secret: signing secret; never logged.
+        claims: fixed claims (e.g. ``{"appId": client_id}``).
+        header_name: the header carrying the token.
+        lifetime_seconds: ``exp`` is ``iat`` plus this.
+        extra_headers: other headers every request needs (Kore.ai ``accountId``).
+        """
+        super().__init__()
+        self.secret = secret
+        self.claims = dict(claims)
+        self.header_name = header_name
+        self.lifetime_seconds = lifetime_seconds
+        self.extra_headers = dict(extra_headers or {})
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never appear in output."""
+        return [self.secret]
+
+    def mint(self) -> str:
+        """Return a freshly signed token."""
+        now = int(time.time())
+        payload = {**self.claims, "iat": now, "exp": now + self.lifetime_seconds, "jti": uuid.uuid4().hex}
+        return jwt.encode(payload, self.secret, algorithm="HS256")
+
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Add the signed token header and the fixed headers."""
+        request.headers.update(self.extra_headers)
+        request.headers[self.header_name] = self.mint()
+        return request
+
+    def handle_401(self) -> bool:  # noqa: PLR6301
+        """Every request already carries a fresh token: a 401 is final. Returns ``False``."""
+        return False
+
+    def request_succeeded(self) -> None:
+        """Nothing to reset."""

@@ -1,0 +1,214 @@
+"""The REST stream every tap's client stream derives from.
+
+What it adds to singer-sdk's ``RESTStream``:
+
+* a request timeout from the ``request_timeout`` setting (seconds);
+* retries on 429, 5xx, connection errors, timeouts, truncated bodies and
+  unparseable JSON, up to ``max_retries``; the wait honours ``Retry-After``
+  (seconds, HTTP date or ISO timestamp), else exponential backoff with jitter;
+* one token re-mint on 401 when the authenticator can renew its token;
+* error messages that name the vendor, quote its error body, add a hint
+  (which setting, scope or permission) and never carry a secret or a URL query.
+
+A vendor's client stream sets ``vendor`` and overrides ``error_hint`` (and,
+where the vendor signals errors differently, ``classify_response``).
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from functools import cached_property
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from taps.common.redact import redact
+from taps.common.retry import exponential_wait, parse_retry_after
+
+if t.TYPE_CHECKING:
+    from backoff.types import Details
+
+DEFAULT_TIMEOUT_SECONDS = 60
+DEFAULT_MAX_RETRIES = 5
+MAX_BODY_QUOTE = 600
+
+
+class VendorAPIError(FatalAPIError):
+    """The vendor answered with an error the run cannot get past.
+
+    ``status`` is the HTTP status; ``vendor_message`` the vendor's own text.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, vendor_message: str = "") -> None:
+        """Args:
+        message: the full, redacted message.
+        status: HTTP status code.
+        vendor_message: the vendor's error text (redacted).
+        """
+        super().__init__(message)
+        self.status = status
+        self.vendor_message = vendor_message
+
+
+class VendorRESTStream(RESTStream):
+    """Base REST stream: timeouts, retries, Retry-After, redacted vendor errors.
+
+    Subclasses set ``vendor`` (used in messages) and may override
+    ``error_hint(response)`` to say what the user should do for a given error,
+    and ``vendor_error_text(response)`` when the vendor's error body has a
+    particular shape.
+    """
+
+    vendor: str = "Vendor"
+    #: the JSON body of a 2xx answer must parse; a truncated body is retried.
+    expect_json: bool = True
+    #: statuses retried besides 5xx.
+    extra_retry_statuses: t.ClassVar[list[int]] = [HTTPStatus.TOO_MANY_REQUESTS]
+
+    @property
+    def url_base(self) -> str:
+        """The ``api_url`` setting, without a trailing slash."""
+        return str(self.config["api_url"]).rstrip("/")
+
+    @property
+    def authenticator(self) -> t.Any:
+        """The tap's single authenticator (one token per process)."""
+        return self._tap.authenticator  # type: ignore[attr-defined]
+
+    @property
+    def timeout(self) -> int:
+        """Seconds to wait for a response (setting ``request_timeout``)."""
+        return int(self.config.get("request_timeout") or DEFAULT_TIMEOUT_SECONDS)
+
+    def backoff_max_tries(self) -> int:
+        """Attempts per request: the first plus ``max_retries``."""
+        retries = self.config.get("max_retries")
+        return 1 + (DEFAULT_MAX_RETRIES if retries is None else int(retries))
+
+    def backoff_jitter(self, value: float) -> float:  # noqa: PLR6301
+        """No extra jitter: ``retry_wait`` adds its own, and keeps server-requested waits exact."""
+        return value
+
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        """Yield the wait before each retry, computed from the exception by ``retry_wait``."""
+        attempt = 0
+        exc = yield 0.0
+        while True:
+            attempt += 1
+            exc = yield self.retry_wait(exc, attempt)
+
+    def retry_wait(self, exc: Exception, attempt: int) -> float:
+        """Seconds to wait before retry ``attempt`` (1-based) after ``exc``.
+
+        ``Retry-After`` wins; a 401 re-mint retries at once; otherwise
+        exponential backoff from ``retry_base_seconds``.
+        """
+        response = getattr(exc, "response", None)
+        if response is not None:
+            if response.status_code == HTTPStatus.UNAUTHORIZED:
+                return 0.0
+            rate_wait = self.rate_limit_wait(response)
+            if rate_wait is not None:
+                return rate_wait
+        return exponential_wait(attempt, base=self.retry_base_seconds)
+
+    @property
+    def retry_base_seconds(self) -> float:
+        """First exponential wait in seconds (setting ``retry_base_seconds``, default 1)."""
+        return float(self.config.get("retry_base_seconds") or 1.0)
+
+    def rate_limit_wait(self, response: requests.Response) -> float | None:  # noqa: PLR6301
+        """Seconds the vendor asked us to wait, from ``Retry-After``; ``None`` if it did not say."""
+        return parse_retry_after(response.headers.get("Retry-After"))
+
+    def backoff_handler(self, details: Details) -> None:
+        """Log each retry without URLs' query strings or secrets."""
+        exc = details.get("exception")
+        self.logger.warning(
+            "Retrying %s %s in %.1f s (attempt %d): %s",
+            self.vendor,
+            self.path,
+            details.get("wait") or 0.0,
+            details.get("tries") or 0,
+            self.safe_message(str(exc) if exc else "unknown error"),
+        )
+
+    # --- errors ---------------------------------------------------------------
+
+    @cached_property
+    def secrets(self) -> list[str]:
+        """Config values and tokens that must never reach output."""
+        values = [
+            self.config.get(k)
+            for k in ("api_key", "token", "client_secret", "client_id", "account_id")
+        ]
+        return [v for v in values if isinstance(v, str)]
+
+    def safe_message(self, text: str) -> str:
+        """``text`` with every secret and URL query removed."""
+        auth_secrets = getattr(self.authenticator, "secrets", [])
+        return redact(text, [*self.secrets, *auth_secrets])
+
+    def vendor_error_text(self, response: requests.Response) -> str:
+        """The vendor's error message from a response body (its JSON ``error``/``message``
+        fields when present, else the first characters of the body)."""
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text[:MAX_BODY_QUOTE].strip()
+        if isinstance(body, dict):
+            for key in ("error_description", "message", "error", "errors", "msg", "errorName"):
+                if body.get(key):
+                    value = body[key]
+                    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return json.dumps(body, ensure_ascii=False)[:MAX_BODY_QUOTE]
+
+    def error_hint(self, response: requests.Response) -> str:  # noqa: ARG002, PLR6301
+        """What the user should do about this error response; vendors override."""
+        return ""
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """``"<Vendor> API answered <status> <reason> for <METHOD> <path>: <vendor text>. <hint>"``,
+        redacted (no query string, no secret)."""
+        method = response.request.method if response.request is not None else "GET"
+        path = urlsplit(response.url).path or self.path
+        vendor_text = self.vendor_error_text(response)
+        hint = self.error_hint(response)
+        msg = f"{self.vendor} API answered {response.status_code} {response.reason} for {method} {path}"
+        if vendor_text:
+            msg += f": {vendor_text}"
+        if hint:
+            msg += f". {hint}"
+        return self.safe_message(msg)
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Sort a response into success, retry or fatal.
+
+        Raises:
+            RetriableAPIError: 429, 5xx, a first 401 with a renewable token, or a
+                2xx body that is not the complete JSON document we expected.
+            VendorAPIError: any other 4xx, with the vendor's message and a hint.
+        """
+        status = response.status_code
+        if status == HTTPStatus.UNAUTHORIZED and self.authenticator.handle_401():
+            raise RetriableAPIError(self.response_error_message(response), response)
+        if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise RetriableAPIError(self.response_error_message(response), response)
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise VendorAPIError(
+                self.response_error_message(response),
+                status=status,
+                vendor_message=self.safe_message(self.vendor_error_text(response)),
+            )
+        if self.expect_json:
+            try:
+                response.json()
+            except ValueError as exc:
+                msg = f"{self.vendor} answered {status} with an incomplete or non-JSON body for {self.path}"
+                raise RetriableAPIError(msg, response) from exc
+        self.authenticator.request_succeeded()
+

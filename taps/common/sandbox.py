@@ -1,0 +1,294 @@
+"""Base for the local vendor emulators ("sandboxes").
+
+A sandbox is a ``SandboxApp`` (the vendor's contract: routes, auth, paging,
+errors, rate limits, data) served by ``SandboxServer``: a threaded HTTP/1.1
+server on 127.0.0.1, port 0 by default (the OS picks a free one), started and
+stopped from Python. Tests switch faults on with ``app.faults.add(...)`` and
+read ``app.requests`` to assert what the tap asked for.
+
+Fault kinds (matched by method and a regex on the path, for ``times`` requests):
+    status    answer ``status`` with ``body`` and ``headers`` (429 + Retry-After, 5xx, 401 ...)
+    drop      close the connection without answering
+    truncate  announce the full Content-Length, send half the body, close
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import typing as t
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class SandboxRequest:
+    """One request as the emulator sees it.
+
+    Attributes:
+        method: ``GET``, ``POST`` ...
+        path: URL path without the query.
+        query: parsed query string, each name to its list of values.
+        headers: request headers, names lower-cased.
+        body: raw request body.
+    """
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes = b""
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """First value of query parameter ``name``, or ``default``."""
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def json(self) -> t.Any:
+        """The body parsed as JSON (``ValueError`` if it is not)."""
+        return json.loads(self.body or b"null")
+
+    def form(self) -> dict[str, str]:
+        """The body parsed as ``application/x-www-form-urlencoded`` (first values)."""
+        return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8")).items()}
+
+
+@dataclass
+class SandboxResponse:
+    """What the emulator answers.
+
+    ``body`` is bytes, or an iterable of byte chunks with ``content_length``
+    set (for large files, so memory stays bounded on both sides).
+    """
+
+    status: int = 200
+    body: bytes | t.Iterable[bytes] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_length: int | None = None
+
+
+def json_response(payload: t.Any, status: int = 200, headers: dict[str, str] | None = None) -> SandboxResponse:
+    """A JSON answer (UTF-8, ``Content-Type: application/json``)."""
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    return SandboxResponse(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+
+
+@dataclass
+class Fault:
+    """A fault to inject; see the module docstring for the kinds."""
+
+    kind: str
+    path: str = ".*"
+    method: str | None = None
+    times: int = 1
+    status: int = 500
+    body: t.Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    after: int = 0
+
+    def matches(self, request: SandboxRequest) -> bool:
+        """True when this fault applies to ``request``."""
+        if self.method and self.method.upper() != request.method:
+            return False
+        return re.search(self.path, request.path) is not None
+
+
+class FaultPlan:
+    """Faults waiting to fire, in the order added; thread-safe."""
+
+    def __init__(self) -> None:
+        """Start with no faults."""
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self.fired: list[tuple[str, str]] = []
+
+    def add(self, kind: str, path: str = ".*", **options: t.Any) -> Fault:
+        """Arm a fault.
+
+        Args:
+            kind: ``status``, ``drop`` or ``truncate`` (vendors may add their own).
+            path: regex searched in the request path.
+            **options: ``method``, ``times`` (default 1), ``status``, ``body``
+                (bytes, str or JSON-able), ``headers``, ``after`` (let this many
+                matching requests through first).
+
+        Returns:
+            The armed fault.
+        """
+        fault = Fault(kind=kind, path=path, **options)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def take(self, request: SandboxRequest) -> Fault | None:
+        """The fault to apply to ``request``, if any, consuming one of its ``times``."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.times > 0 and fault.matches(request):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        continue
+                    fault.times -= 1
+                    self.fired.append((fault.kind, request.path))
+                    return fault
+        return None
+
+    def clear(self) -> None:
+        """Disarm every fault."""
+        with self._lock:
+            self._faults.clear()
+
+
+class SandboxApp:
+    """A vendor emulator: override ``handle``; faults and the request log come free."""
+
+    name = "sandbox"
+
+    def __init__(self) -> None:
+        """Start with no faults and an empty request log."""
+        self.faults = FaultPlan()
+        self.requests: list[SandboxRequest] = []
+        self.lock = threading.RLock()
+
+    def handle(self, request: SandboxRequest) -> SandboxResponse:
+        """Answer one request (vendor emulators override this)."""
+        raise NotImplementedError
+
+    def fault_response(self, fault: Fault, request: SandboxRequest) -> SandboxResponse | None:  # noqa: ARG002
+        """The answer for a ``status`` fault; ``None`` for kinds handled by the server."""
+        if fault.kind != "status":
+            return None
+        body = fault.body
+        if body is None or isinstance(body, (dict, list)):
+            return json_response(body if body is not None else {"error": "injected fault"}, fault.status, fault.headers)
+        raw = body.encode("utf-8") if isinstance(body, str) else body
+        return SandboxResponse(fault.status, raw, {"Content-Type": "text/plain", **fault.headers})
+
+    def requests_to(self, path_regex: str) -> list[SandboxRequest]:
+        """Logged requests whose path matches ``path_regex``."""
+        return [r for r in self.requests if re.search(path_regex, r.path)]
+
+
+def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = f"{app.name}-sandbox"
+
+        def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
+            """Silence the default per-request stderr log."""
+
+        def _dispatch(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            request = SandboxRequest(
+                method=self.command,
+                path=parts.path,
+                query=parse_qs(parts.query, keep_blank_values=True),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+            )
+            with app.lock:
+                app.requests.append(request)
+            fault = app.faults.take(request)
+            if fault is not None and fault.kind == "drop":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            response = app.fault_response(fault, request) if fault is not None else None
+            if response is None:
+                try:
+                    response = app.handle(request)
+                except Exception as exc:  # noqa: BLE001 - an emulator bug must answer 500, not hang
+                    response = json_response({"error": f"sandbox error: {type(exc).__name__}: {exc}"}, 500)
+            truncate = fault is not None and fault.kind == "truncate"
+            self._send(response, truncate=truncate)
+
+        def _send(self, response: SandboxResponse, *, truncate: bool) -> None:
+            body = response.body
+            if isinstance(body, (bytes, bytearray)):
+                length = len(body)
+                chunks: t.Iterable[bytes] = [bytes(body)]
+            else:
+                if response.content_length is None:
+                    msg = "streamed sandbox bodies need content_length"
+                    raise ValueError(msg)
+                length = response.content_length
+                chunks = body
+            self.send_response_only(response.status)
+            names = {n.lower() for n in response.headers}
+            if "date" not in names:
+                self.send_header("Date", self.date_time_string())
+            self.send_header("Server", self.version_string())
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            if truncate:
+                data = b"".join(chunks)
+                self.wfile.write(data[: max(1, len(data) // 2)])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            try:
+                for chunk in chunks:
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
+
+    return Handler
+
+
+class SandboxServer:
+    """Serve a ``SandboxApp`` on 127.0.0.1 in a background thread.
+
+    Usage::
+
+        with SandboxServer(SalesloftSandbox()) as server:
+            config = {"api_url": server.url, ...}
+    """
+
+    def __init__(self, app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Args:
+        app: the emulator.
+        host: interface to bind (loopback by default).
+        port: TCP port; 0 lets the OS choose a free one.
+        """
+        self.app = app
+        self.httpd = ThreadingHTTPServer((host, port), _make_handler(app))
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> SandboxServer:
+        """Start serving in a daemon thread; returns ``self``."""
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name=f"{self.app.name}-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> SandboxServer:
+        """Start, for ``with``."""
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop, for ``with``."""
+        self.stop()

@@ -1,0 +1,127 @@
+"""The tap base and the settings vocabulary shared by every tap (GUIDE §2).
+
+``VendorTap`` builds the authenticator once per tap instance (so every stream
+shares one token), runs cross-field config checks after the JSON-Schema
+validation, and rejects unknown settings. The ``*_setting`` helpers keep names,
+types and descriptions identical across taps.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+
+
+def api_url_setting(default: str | None, vendor: str) -> th.Property:
+    """``api_url``: the vendor API base URL; required when ``default`` is ``None``."""
+    return th.Property(
+        "api_url",
+        th.StringType(nullable=False),
+        required=default is None,
+        default=default,
+        title="API URL",
+        description=f"{vendor} API base URL. Point it at the sandbox for local runs.",
+    )
+
+
+def token_url_setting(default: str | None, vendor: str) -> th.Property:
+    """``token_url``: the vendor's OAuth token endpoint."""
+    return th.Property(
+        "token_url",
+        th.StringType(nullable=False),
+        default=default,
+        title="Token URL",
+        description=f"{vendor} OAuth token endpoint.",
+    )
+
+
+def secret_setting(name: str, description: str, *, required: bool = False) -> th.Property:
+    """A credential: ``secret=True`` so Meltano and logs treat it as sensitive."""
+    return th.Property(name, th.StringType(nullable=False), required=required, secret=True, description=description)
+
+
+def start_date_setting() -> th.Property:
+    """``start_date``: where the first run starts (ISO 8601, UTC if no offset)."""
+    return th.Property(
+        "start_date",
+        th.DateTimeType(nullable=True),
+        title="Start date",
+        description="Earliest date-time to extract on the first run (ISO 8601, UTC if no offset).",
+    )
+
+
+def lookback_setting(default: int) -> th.Property:
+    """``lookback_days``: how far behind the bookmark each run re-reads."""
+    return th.Property(
+        "lookback_days",
+        th.IntegerType(minimum=0, maximum=365),
+        default=default,
+        title="Lookback days",
+        description="Days behind the bookmark that every run re-reads, to catch late updates.",
+    )
+
+
+def http_settings() -> list[th.Property]:
+    """``request_timeout``, ``max_retries`` and ``retry_base_seconds``."""
+    return [
+        th.Property(
+            "request_timeout",
+            th.IntegerType(minimum=1, maximum=3600),
+            default=60,
+            description="Seconds to wait for each HTTP response.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType(minimum=0, maximum=20),
+            default=5,
+            description="Retries per request on 429, 5xx, connection errors and truncated bodies.",
+        ),
+        th.Property(
+            "retry_base_seconds",
+            th.NumberType(minimum=0, maximum=300),
+            default=1.0,
+            description="First exponential backoff wait in seconds (doubles each retry) when the vendor gives no Retry-After.",
+        ),
+    ]
+
+
+def config_schema(*properties: th.Property) -> dict[str, t.Any]:
+    """A config JSON Schema that rejects unknown settings (typos fail early)."""
+    return th.PropertiesList(*properties, additional_properties=False).to_dict()
+
+
+class VendorTap(Tap):
+    """A tap with one shared authenticator and cross-field config checks.
+
+    Subclasses implement ``build_authenticator()`` and may override
+    ``config_errors()`` to return messages, each naming the setting(s) at fault.
+    """
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Validate like ``Tap``, then run ``config_errors()`` when validation is on.
+
+        Raises:
+            ConfigValidationError: a setting is missing, malformed or inconsistent.
+        """
+        super().__init__(*args, **kwargs)
+        if kwargs.get("validate_config", True):
+            errors = self.config_errors()
+            if errors:
+                raise ConfigValidationError("Config validation failed", errors=errors)
+
+    def config_errors(self) -> list[str]:  # noqa: PLR6301
+        """Cross-field problems with the config, one message per problem."""
+        return []
+
+    def build_authenticator(self) -> t.Any:
+        """The authenticator every stream shares (see ``taps.common.auth``)."""
+        raise NotImplementedError
+
+    @cached_property
+    def authenticator(self) -> t.Any:
+        """One authenticator per tap instance: one token per process."""
+        return self.build_authenticator()
