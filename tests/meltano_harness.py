@@ -1,0 +1,81 @@
+"""Run the repository's Meltano project against a sandbox, for end-to-end tests.
+
+``meltano install`` runs once per test session (plugins go to the project's
+``.meltano/``, shared with the demo). Each ``meltano_run`` gets its own DuckDB
+file and its own state backend, and points the tap at a sandbox through the
+tap's environment variables (``TAP_SALESLOFT_API_URL`` ...), which override
+the ``dev`` environment's config.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import typing as t
+from pathlib import Path
+
+import duckdb
+
+from tests.helpers import REPO
+
+MELTANO = str(Path(sys.executable).parent / "meltano")
+
+
+def meltano(*args: str, env: dict[str, str] | None = None, timeout: float = 1200) -> subprocess.CompletedProcess:
+    """Run ``meltano <args>`` in the repository; raises with its output if it fails."""
+    full_env = {**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})}
+    proc = subprocess.run([MELTANO, *args], cwd=REPO, env=full_env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    if proc.returncode != 0:
+        msg = f"meltano {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+        raise AssertionError(msg)
+    return proc
+
+
+def ensure_installed(*plugins: str) -> None:
+    """``meltano install`` the named plugins, once per machine state (serialised with a file lock)."""
+    (REPO / ".meltano").mkdir(exist_ok=True)
+    with open(REPO / ".meltano" / "test-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        meltano("install", *plugins)
+
+
+def meltano_run(tap: str, target: str, tmp_path: Path, tap_env: dict[str, str]) -> tuple[Path, subprocess.CompletedProcess]:
+    """``meltano run <tap> <target>`` into ``tmp_path/warehouse.duckdb`` with a fresh state backend.
+
+    Args:
+        tap: extractor name, e.g. ``tap-salesloft``.
+        target: loader name, e.g. ``target-duckdb``.
+        tmp_path: folder for the DuckDB file and state.
+        tap_env: environment overrides, e.g. ``{"TAP_SALESLOFT_API_URL": server.url}``.
+
+    Returns:
+        The DuckDB path and the finished process.
+    """
+    db = tmp_path / "warehouse.duckdb"
+    env = {
+        "MELTANO_ENVIRONMENT": "dev",
+        "TARGET_DUCKDB_FILEPATH": str(db),
+        "MELTANO_STATE_BACKEND_URI": f"file://{tmp_path / 'state'}",
+        **tap_env,
+    }
+    proc = meltano("run", tap, target, env=env)
+    return db, proc
+
+
+def table_rows(db: Path, schema: str, table: str, columns: t.Sequence[str]) -> list[tuple]:
+    """Rows of ``schema.table`` projected on ``columns``."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        cols = ", ".join(f'"{c}"' for c in columns)
+        return con.execute(f'SELECT {cols} FROM "{schema}"."{table}"').fetchall()  # noqa: S608
+
+
+def table_counts(db: Path) -> dict[str, int]:
+    """``schema.table`` -> row count for every table in the DuckDB file."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2"
+        ).fetchall()
+        return {f"{s}.{n}": con.execute(f'SELECT count(*) FROM "{s}"."{n}"').fetchone()[0] for s, n in tables}  # noqa: S608
