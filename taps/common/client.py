@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import typing as t
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -137,6 +138,34 @@ class VendorRESTStream(RESTStream):
             self.safe_message(str(exc) if exc else "unknown error"),
         )
 
+    # --- incremental ------------------------------------------------------------
+
+    def get_lookback_start(self, context: t.Mapping[str, t.Any] | None) -> datetime | None:
+        """Where this run starts reading, in UTC.
+
+        The bookmark minus ``lookback_days`` when state has one (late updates are
+        re-read; the primary key deduplicates), else ``start_date``, else ``None``.
+        """
+        start = self.get_starting_timestamp(context)
+        if start is None:
+            return None
+        if self.get_context_state(context).get("replication_key_value") is not None:
+            start -= timedelta(days=int(self.config.get("lookback_days") or 0))
+        return start.astimezone(timezone.utc)
+
+    def _increment_stream_state(self, latest_record: dict, *, context: t.Mapping[str, t.Any] | None = None) -> None:
+        """Advance the bookmark, never moving it back.
+
+        Records re-read inside the lookback sort below the saved bookmark;
+        they are emitted again (at least once) but must not pull it back.
+        """
+        if self.replication_key and self.is_sorted:
+            current = self.get_context_state(context).get("replication_key_value")
+            new = latest_record.get(self.replication_key)
+            if current is not None and new is not None and parse_timestamp(new) < parse_timestamp(current):
+                return
+        super()._increment_stream_state(latest_record, context=context)
+
     # --- errors ---------------------------------------------------------------
 
     @cached_property
@@ -212,3 +241,16 @@ class VendorRESTStream(RESTStream):
                 raise RetriableAPIError(msg, response) from exc
         self.authenticator.request_succeeded()
 
+
+
+def parse_timestamp(value: str | datetime) -> datetime:
+    """An ISO 8601 value (``Z``, offset or naive = UTC) as an aware UTC ``datetime``.
+
+    Raises:
+        ValueError: not an ISO 8601 timestamp.
+    """
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -173,6 +173,7 @@ class SalesloftSandbox(SandboxApp):
 
     def _generate(self, rng: random.Random, count: int) -> None:
         self.conversations[DOCUMENTED_CONVERSATION["id"]] = copy.deepcopy(DOCUMENTED_CONVERSATION)
+        self.extensive[DOCUMENTED_CONVERSATION["id"]] = self._extensive_for(DOCUMENTED_CONVERSATION, rng)
         stamps = self._updated_at_sequence(rng, count)
         for i in range(count):
             conv_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -247,9 +248,9 @@ class SalesloftSandbox(SandboxApp):
         for n in range(count):
             length = rng.randint(800, 9000)
             sentences.append({
-                "id": n + 1,  # not unique across transcriptions, like the vendor's
-                "start_time": clock_ms,
-                "end_time": clock_ms + length,
+                "id": str(n + 1),  # repeats across transcriptions: not a key on its own
+                "start_time": clock_ms / 1000,
+                "end_time": (clock_ms + length) / 1000,
                 "order_number": n,
                 "recording_attendee_id": None if n % 9 == 4 else str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                 "text": SENTENCES[(i + n) % len(SENTENCES)],

@@ -1,0 +1,1 @@
+"""tap-salesloft: Salesloft conversations, transcriptions and sentences (GET /v2/...)."""

@@ -1,0 +1,86 @@
+"""Pace requests inside Salesloft's per-team budget of 600 points a minute.
+
+Salesloft ("Rate Limits", developers.salesloft.com) charges each call
+``x-ratelimit-endpoint-cost`` points and reports ``x-ratelimit-remaining-minute``;
+the budget is per team and shared with every other integration, and a call
+over it gets 429 (no ``Retry-After`` documented). We stop before the budget
+runs out, keeping ``reserve`` points for the team's other integrations, and
+wait for the next minute (by the server's ``Date`` header) when it is low or
+after a 429.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import typing as t
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+
+def _sleep(seconds: float) -> None:
+    """Sleep; module-level so tests can drive a fake clock instead."""
+    time.sleep(seconds)
+
+
+class RateBudget:
+    """What Salesloft last said about this minute's budget, shared by all streams of a tap.
+
+    Attributes:
+        remaining: points left this minute (``None`` until the first answer).
+        last_cost: points the last call cost.
+        server_time: the server's clock from the last ``Date`` header (UTC).
+        waits: seconds slept for pacing or 429s, for logs and tests.
+        sleep: the sleep function.
+    """
+
+    def __init__(self, reserve: int = 60, sleep: t.Callable[[float], None] | None = None) -> None:
+        """Args:
+        reserve: points left untouched for the team's other integrations.
+        sleep: called with seconds to wait (default: this module's ``_sleep``).
+        """
+        self.reserve = reserve
+        self.sleep = sleep or (lambda seconds: _sleep(seconds))
+        self.remaining: int | None = None
+        self.last_cost = 1
+        self.server_time: datetime | None = None
+        self.waits: list[float] = []
+        self._lock = threading.Lock()
+
+    def observe(self, response: requests.Response) -> None:
+        """Read the rate headers and ``Date`` of any Salesloft answer."""
+        headers = response.headers
+        with self._lock:
+            if headers.get("x-ratelimit-remaining-minute", "").lstrip("-").isdigit():
+                self.remaining = int(headers["x-ratelimit-remaining-minute"])
+            if headers.get("x-ratelimit-endpoint-cost", "").isdigit():
+                self.last_cost = int(headers["x-ratelimit-endpoint-cost"])
+            try:
+                self.server_time = parsedate_to_datetime(headers["Date"]).astimezone(timezone.utc)
+            except (KeyError, TypeError, ValueError):
+                self.server_time = None
+
+    def seconds_to_next_minute(self) -> float:
+        """Seconds from the server's last ``Date`` to one second past the next minute (1–61)."""
+        now = self.server_time or datetime.now(timezone.utc)
+        return 61.0 - now.second - now.microsecond / 1e6
+
+    def wait_for_next_minute(self, reason: str) -> None:
+        """Sleep into the next rate-limit minute and forget this minute's numbers."""
+        seconds = self.seconds_to_next_minute()
+        logger.info("Salesloft rate budget: %s; waiting %.0f s for the next minute", reason, seconds)
+        self.waits.append(seconds)
+        self.sleep(seconds)
+        with self._lock:
+            self.remaining = None
+
+    def before_request(self, cost: int = 1) -> None:
+        """Wait for the next minute if this call would eat into the reserve."""
+        remaining = self.remaining
+        if remaining is not None and remaining - max(cost, self.last_cost) < self.reserve:
+            self.wait_for_next_minute(f"{remaining} points left, keeping {self.reserve} in reserve")

@@ -1,0 +1,95 @@
+"""tap-salesloft: the Tap class, its settings and its authenticator.
+
+Auth (developers.salesloft.com, "API Key" / "OAuth - Client Credentials"):
+either an API key, or an OAuth private app's client id and secret exchanged
+at ``token_url`` for a 2-hour token. Both go in ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+
+from singer_sdk import typing as th
+
+from taps.common.auth import ClientCredentialsAuthenticator, StaticBearerAuthenticator
+from taps.common.tap import (
+    VendorTap,
+    api_url_setting,
+    config_schema,
+    http_settings,
+    lookback_setting,
+    secret_setting,
+    start_date_setting,
+    token_url_setting,
+)
+from taps.salesloft import streams
+from taps.salesloft.ratelimit import RateBudget
+
+TOKEN_LIFETIME_SECONDS = 7200
+
+
+class TapSalesloft(VendorTap):
+    """Salesloft conversations, their extensive view, transcriptions and sentences."""
+
+    name = "tap-salesloft"
+    package_name = "conversation-archive-taps"
+
+    config_jsonschema = config_schema(
+        secret_setting("api_key", "Salesloft API key (needs the conversations:read scope). Set this, or client_id + client_secret."),
+        secret_setting("client_id", "OAuth client id of a private, admin-enabled Salesloft app (client credentials)."),
+        secret_setting("client_secret", "OAuth client secret of that app."),
+        token_url_setting("https://accounts.salesloft.com/oauth/token", "Salesloft"),
+        api_url_setting("https://api.salesloft.com", "Salesloft"),
+        start_date_setting(),
+        lookback_setting(1),
+        th.Property(
+            "rate_limit_reserve",
+            th.IntegerType(minimum=0, maximum=590),
+            default=60,
+            description="Points of the team's 600-a-minute budget left for other integrations: the tap waits for the next minute rather than go below this.",
+        ),
+        *http_settings(),
+    )
+
+    def config_errors(self) -> list[str]:
+        """Exactly one credential: ``api_key``, or ``client_id`` with ``client_secret``."""
+        has_key = bool(self.config.get("api_key"))
+        has_id, has_secret = bool(self.config.get("client_id")), bool(self.config.get("client_secret"))
+        if has_key and (has_id or has_secret):
+            return ["Set either api_key or client_id + client_secret, not both."]
+        if not has_key and not (has_id or has_secret):
+            return ["No Salesloft credentials: set api_key, or client_id and client_secret (OAuth client credentials)."]
+        if not has_key and not has_id:
+            return ["client_secret is set but client_id is missing."]
+        if not has_key and not has_secret:
+            return ["client_id is set but client_secret is missing."]
+        return []
+
+    def build_authenticator(self) -> t.Any:
+        """Static bearer for an API key; client credentials otherwise."""
+        if self.config.get("api_key"):
+            return StaticBearerAuthenticator(self.config["api_key"])
+        return ClientCredentialsAuthenticator(
+            token_url=self.config["token_url"],
+            client_id=self.config["client_id"],
+            client_secret=self.config["client_secret"],
+            vendor="Salesloft",
+            default_expiration=TOKEN_LIFETIME_SECONDS,
+            renew_before_seconds=300,
+            settings_hint="client_id and client_secret",
+        )
+
+    @cached_property
+    def rate_budget(self) -> RateBudget:
+        """The team's rate budget as Salesloft reports it, shared by every stream."""
+        return RateBudget(reserve=int(self.config.get("rate_limit_reserve", 60)))
+
+    def discover_streams(self) -> list:
+        """The four Salesloft streams."""
+        return [
+            streams.ConversationsStream(self),
+            streams.ConversationExtensiveStream(self),
+            streams.TranscriptionsStream(self),
+            streams.TranscriptionSentencesStream(self),
+        ]
