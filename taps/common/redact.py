@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 REDACTED = "<redacted>"
 
 # A bearer/JWT-looking value after "Bearer " or in a JSON "access_token" field.
-_BEARER_RE = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_BEARER_RE = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{16,}")
 _TOKEN_FIELD_RE = re.compile(
     r'(?i)("?(?:access_token|refresh_token|client_secret|api_key|token|auth)"?\s*[:=]\s*"?)'
     r'[^"&\s,}]+'
