@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The demo pipeline: start every vendor sandbox, `meltano run demo` (each tap -> target-duckdb)
+# into output/dev.duckdb, then print the rows per warehouse table.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false
+.venv/bin/meltano install
+mkdir -p output
+rm -f output/sandbox.json
+.venv/bin/conversation-sandbox --ready-file output/sandbox.json > output/sandbox.log 2>&1 &
+SANDBOX_PID=$!
+trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do [ -s output/sandbox.json ] && break; sleep 0.1; done
+[ -s output/sandbox.json ] || { echo "sandbox did not start; see output/sandbox.log" >&2; exit 1; }
+.venv/bin/meltano --environment=dev run demo
+.venv/bin/python scripts/warehouse_counts.py output/dev.duckdb

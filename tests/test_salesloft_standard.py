@@ -1,0 +1,21 @@
+"""The singer-sdk standard tap tests for tap-salesloft, against a sandbox on a free port."""
+
+from __future__ import annotations
+
+import atexit
+
+from singer_sdk.testing import SuiteConfig, get_tap_test_class
+
+from taps.common.sandbox import SandboxServer
+from taps.salesloft.sandbox import SalesloftSandbox
+from taps.salesloft.tap import TapSalesloft
+
+_APP = SalesloftSandbox(budget=1_000_000, conversations=120)
+_SERVER = SandboxServer(_APP).start()
+atexit.register(_SERVER.stop)
+
+TestTapSalesloft = get_tap_test_class(
+    tap_class=TapSalesloft,
+    config={**_APP.demo_config(_SERVER.url), "rate_limit_reserve": 0},
+    suite_config=SuiteConfig(max_records_limit=250),
+)
