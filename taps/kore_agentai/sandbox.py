@@ -109,6 +109,11 @@ def parse_iso(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def day_start(day: date) -> datetime:
+    """Midnight UTC at the start of ``day``."""
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
 def object_id(moment: datetime, counter: int) -> str:
     """A MongoDB-style ObjectId: 8 hex digits of epoch seconds, then 16 of counter."""
     return f"{int(moment.timestamp()):08x}{counter:016x}"
@@ -166,7 +171,7 @@ class KoreAgentAISandbox(SandboxApp):
             else:
                 count = self._rng.randint(1, 9)
             for _ in range(count):
-                start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(
+                start = day_start(day) + timedelta(
                     seconds=self._rng.randint(0, 86_399), milliseconds=self._rng.randint(0, 999))
                 self.add_conversation(start, with_history=self._rng.random() < 0.75)
 
