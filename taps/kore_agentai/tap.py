@@ -21,7 +21,6 @@ from taps.common.tap import (
     http_settings,
     lookback_setting,
     secret_setting,
-    start_date_setting,
 )
 from taps.kore_agentai.streams import ConversationMessagesStream, ConversationsStream
 
@@ -43,7 +42,9 @@ class TapKoreAgentAI(VendorTap):
                        required=True),
         secret_setting("client_secret", "Client Secret of that app; signs the HS256 JWT in the auth header.",
                        required=True),
-        start_date_setting(),
+        th.Property("start_date", th.DateTimeType(nullable=False), required=True, title="Start date",
+                    description="Where the first run starts (ISO 8601, UTC if no offset); the API is read in "
+                                "date windows from this day."),
         lookback_setting(2),
         th.Property("include_history", th.BooleanType(nullable=False), default=True, title="Include history",
                     description="Ask for each conversation's messages (includeHistory) and emit conversation_messages."),
