@@ -141,6 +141,7 @@ class ConversationsStream(KoreAgentAIStream):
 
     def _checkpoint(self) -> None:
         """Advance the bookmark to the latest ``startTime`` of the finished window and emit STATE."""
+        self.pending_messages.clear()  # any left were of records a stream map filtered out
         if not self.selected or self._window_max is None:
             return
         state = self.stream_state
