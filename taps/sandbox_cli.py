@@ -22,6 +22,7 @@ from taps.common.sandbox import SandboxServer
 
 SANDBOXES: dict[str, tuple[str, int]] = {
     "salesloft": ("taps.salesloft.sandbox:SalesloftSandbox", 8801),
+    "kore_agentai": ("taps.kore_agentai.sandbox:KoreAgentAISandbox", 8805),
 }
 
 

@@ -1,0 +1,193 @@
+"""Kore.ai Agent AI streams: ``conversations`` and their ``conversation_messages``.
+
+``conversations`` walks inclusive UTC date windows of at most 7 days (the
+vendor's maximum range) from the bookmark minus ``lookback_days`` (or from
+``start_date``) to today, pages each window with ``page``/``limit=20`` while
+``hasMore``, and checkpoints after each window: the bookmark (``startTime``,
+the latest emitted) only moves once every page of a window has been emitted,
+so an interrupted run resumes at the window it was in.
+
+``conversation_messages`` holds the messages of each conversation
+(``includeHistory``), one record per message. The vendor gives messages no id:
+the primary key is ``(conversation_record_id, message_index)``, the parent's
+``_id`` and the message's 0-based position in the vendor's ``messages`` list.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import date, datetime, timedelta, timezone
+
+from singer_sdk import Stream, StreamSchema
+
+from taps.common.schemas import schema_directory
+from taps.common.windows import date_windows
+from taps.kore_agentai.client import PAGE_SIZE, KoreAgentAIStream
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context, Record
+
+SCHEMAS = schema_directory("kore_agentai")
+#: the vendor's maximum range: ``from``..``to`` inclusive spans at most 7 days.
+MAX_WINDOW_DAYS = 7
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse the vendor's ISO 8601 ``startTime`` (``...Z``) to an aware UTC datetime.
+
+    Raises:
+        ValueError: not an ISO 8601 timestamp.
+    """
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class ConversationsStream(KoreAgentAIStream):
+    """Agent AI conversation records (``POST .../{botId}/aaconversation``).
+
+    Records are the vendor's ``results[]`` without ``messages`` (those go to
+    ``conversation_messages``). Primary key ``_id``; replication key
+    ``startTime`` (the vendor has no updated-at field, so late edits are
+    caught only inside the lookback).
+    """
+
+    name = "conversations"
+    path = "/agentassist/api/v1/public/{bot_id}/aaconversation"
+    primary_keys = ("_id",)
+    replication_key = "startTime"
+    schema = StreamSchema(SCHEMAS)
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Set up the per-window bookkeeping (see ``get_records``)."""
+        super().__init__(*args, **kwargs)
+        self._window_max: tuple[datetime, str] | None = None
+        self.pending_messages: dict[str, list[dict]] = {}
+        self.windows_requested: list[tuple[date, date]] = []
+
+    # --- windows --------------------------------------------------------------
+
+    def today(self) -> date:  # noqa: PLR6301
+        """The current UTC date: the last day of the last window."""
+        return datetime.now(timezone.utc).date()
+
+    def window_range(self, context: Context | None) -> tuple[date, date]:
+        """First and last UTC day to request.
+
+        First: ``start_date``'s day on the first run; afterwards the bookmark's
+        day minus ``lookback_days``, never before ``start_date``.
+        """
+        start_date = parse_timestamp(str(self.config["start_date"])).date()
+        starting = self.get_starting_timestamp(context)
+        first = start_date
+        if starting is not None:
+            lookback = int(self.config.get("lookback_days", 2))
+            first = max(start_date, starting.astimezone(timezone.utc).date() - timedelta(days=lookback))
+        return first, self.today()
+
+    def prepare_request_payload(self, context: Context | None, next_page_token: int | None) -> dict:
+        """The documented body: ``from``/``to`` (the window), ``page``, ``limit`` 20, ``includeHistory``."""
+        window = context or {}
+        return {
+            "from": window["from"],
+            "to": window["to"],
+            "page": next_page_token or 1,
+            "limit": PAGE_SIZE,
+            "includeHistory": self.include_history,
+        }
+
+    @property
+    def include_history(self) -> bool:
+        """Ask for messages only when ``include_history`` is on and ``conversation_messages`` is selected."""
+        return bool(self.config.get("include_history", True)) and self.has_selected_descendents
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """Every conversation from the first window to today, checkpointing after each window.
+
+        A record seen twice within one window (pages shifting as conversations
+        arrive during the run) is emitted once.
+
+        Raises:
+            VendorAPIError: the vendor refused a request (credentials, scope, 400).
+        """
+        first, last = self.window_range(context)
+        windows = date_windows(first, last, MAX_WINDOW_DAYS)
+        self.logger.info("Reading %s conversations %s..%s in %d windows of at most %d days",
+                         self.vendor, first, last, len(windows), MAX_WINDOW_DAYS)
+        for start, end in windows:
+            self.windows_requested.append((start, end))
+            self._window_max = None
+            seen: set[str] = set()
+            for record in self.request_records({"from": start.isoformat(), "to": end.isoformat()}):
+                key = record.get("_id")
+                if key in seen:
+                    continue
+                seen.add(key)
+                self._track(record)
+                yield record
+            self._checkpoint()
+
+    def _track(self, record: dict) -> None:
+        value = record.get(self.replication_key)
+        if not value:
+            return
+        moment = parse_timestamp(value)
+        if self._window_max is None or moment > self._window_max[0]:
+            self._window_max = (moment, value)
+
+    def _increment_stream_state(self, latest_record: Record, *, context: Context | None = None) -> None:
+        """Do not move the bookmark per record: results are not sorted by
+        ``startTime``, so the bookmark moves only in ``_checkpoint``, once a
+        window is fully emitted."""
+
+    def _checkpoint(self) -> None:
+        """Advance the bookmark to the latest ``startTime`` of the finished window and emit STATE."""
+        self.pending_messages.clear()  # any left were of records a stream map filtered out
+        if not self.selected or self._window_max is None:
+            return
+        state = self.stream_state
+        old = state.get("replication_key_value")
+        if old is None or self._window_max[0] > parse_timestamp(str(old)):
+            state["replication_key"] = self.replication_key
+            state["replication_key_value"] = self._window_max[1]
+            self.state_manager.is_flushed = False
+            self._write_state_message()
+
+    # --- records and children -------------------------------------------------
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:  # noqa: ARG002
+        """Move ``messages`` out of the record, keeping them for ``conversation_messages``."""
+        messages = row.pop("messages", None)
+        if self.has_selected_descendents:
+            self.pending_messages[row["_id"]] = messages or []
+        return row
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002, PLR6301
+        """``{"conversation_record_id": <_id>}``: small, so it can be logged."""
+        return {"conversation_record_id": record["_id"]}
+
+
+class ConversationMessagesStream(Stream):
+    """One record per message of a conversation's history (``includeHistory``).
+
+    Fields: the vendor's message fields (``botId``, ``type``, ``status``,
+    ``components``, ``sT``, ``author``, ``conversationId``,
+    ``__lModifiedOn__``, ``timestampValue``) plus ``conversation_record_id``
+    (the parent's ``_id``) and ``message_index`` (0-based position in the
+    vendor's list). Primary key ``(conversation_record_id, message_index)``:
+    stable while the vendor appends messages and edits them in place.
+    """
+
+    name = "conversation_messages"
+    parent_stream_type = ConversationsStream
+    primary_keys = ("conversation_record_id", "message_index")
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    schema = StreamSchema(SCHEMAS)
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """The messages the parent record carried (no HTTP request of its own)."""
+        if not context:
+            return
+        parent = t.cast("ConversationsStream", self._tap.streams["conversations"])
+        conversation = context["conversation_record_id"]
+        for index, message in enumerate(parent.pending_messages.pop(conversation, [])):
+            yield {**message, "conversation_record_id": conversation, "message_index": index}
