@@ -22,6 +22,7 @@ from taps.common.sandbox import SandboxServer
 
 SANDBOXES: dict[str, tuple[str, int]] = {
     "salesloft": ("taps.salesloft.sandbox:SalesloftSandbox", 8801),
+    "knovvu": ("taps.knovvu.sandbox:KnovvuSandbox", 8803),
 }
 
 

@@ -96,6 +96,7 @@ class KnovvuSandbox(SandboxApp):
         corrupt_hours / zip_slip_hours: ``(day, hour)`` pairs served as a
             CRC-broken ZIP / with extra ``../`` and absolute entries.
         downloads: clock times of served downloads (rate limit window).
+        served: ``(day, hour)`` of every archive served.
     """
 
     name = "knovvu"
@@ -135,6 +136,7 @@ class KnovvuSandbox(SandboxApp):
         self.tokens: dict[str, float] = {}
         self.links: dict[str, float] = {}  # signature -> expiry (clock seconds)
         self.downloads: list[float] = []
+        self.served: list[tuple[str, str]] = []  # (day, hour) of every archive served, in order
         self.tokens_issued = 0
         self._signing_key = hashlib.sha256(f"sandbox-{seed}".encode()).digest()
         self._entries_cache: dict[tuple[str, str, bool], list[Entry]] = {}
@@ -421,6 +423,7 @@ class KnovvuSandbox(SandboxApp):
                 headers = {"Retry-After": self.retry_after} if self.retry_after else {}
                 return json_response({"error": ERR_RATE}, 429, headers)
             self.downloads.append(now)
+            self.served.append((day, hour))
         entries = self.entries(day, hour)
         return SandboxResponse(200, stream_archive(entries, corrupt=(day, hour) in self.corrupt_hours),
                                {"Content-Type": "application/zip"}, content_length=archive_size(entries))
