@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 import typing as t
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from functools import cached_property
 
 from singer_sdk import Stream, StreamSchema
@@ -387,8 +387,3 @@ class RecordingFilesStream(_StateMixin, Stream):
                     "sha256": where.get("sha256"),
                     "size_bytes": where.get("size_bytes"),
                 }
-
-
-def parse_day(value: str) -> date:
-    """``YYYY-MM-DD`` -> ``date``."""
-    return date.fromisoformat(value)
