@@ -23,6 +23,7 @@ from taps.common.sandbox import SandboxServer
 SANDBOXES: dict[str, tuple[str, int]] = {
     "salesloft": ("taps.salesloft.sandbox:SalesloftSandbox", 8801),
     "kore_agentai": ("taps.kore_agentai.sandbox:KoreAgentAISandbox", 8805),
+    "knovvu": ("taps.knovvu.sandbox:KnovvuSandbox", 8803),
 }
 
 

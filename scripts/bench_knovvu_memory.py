@@ -1,0 +1,75 @@
+"""Benchmark (not a test): tap-knovvu's peak RSS on a ~100 MB and a ~1 GB hourly ZIP.
+
+Starts the Knovvu emulator in this process, makes yesterday's only available
+hour a ZIP of the given size (stored entries of pseudo-random bytes, generated
+while streaming, never held in memory), runs ``python -m taps.knovvu`` in a
+subprocess for each size with fresh state and storage, and reports the
+child's peak RSS from ``os.wait4`` (``ru_maxrss``, KiB on Linux).
+
+Usage: python scripts/bench_knovvu_memory.py [--sizes-mb 100 1024] [--files 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from taps.common.sandbox import SandboxServer  # noqa: E402
+from taps.knovvu.sandbox import KnovvuSandbox  # noqa: E402
+
+
+def run_once(app: KnovvuSandbox, url: str, size_bytes: int, files: int) -> dict:
+    """One tap run on a day whose single archive is ``size_bytes`` long; returns the measurements."""
+    day = app.documented_day
+    app.set_bulk_day(day, size_bytes, files=files)
+    zip_size = app.archive_size(day, "00")  # computes the CRCs up front, outside the timed run
+    with tempfile.TemporaryDirectory(prefix="knovvu-bench-") as tmp:
+        config = {**app.demo_config(url), "storage_url": f"{tmp}/storage", "downloads_per_hour": 0,
+                  "start_date": f"{day}T00:00:00Z", "request_timeout": 300}
+        (Path(tmp) / "config.json").write_text(json.dumps(config))
+        out_path = Path(tmp) / "out.jsonl"
+        started = time.monotonic()
+        with open(out_path, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "taps.knovvu", "--config", f"{tmp}/config.json"],
+                                    cwd=REPO, stdout=out, stderr=subprocess.DEVNULL,
+                                    env={**os.environ, "TMPDIR": tmp})
+            _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.monotonic() - started
+        messages = (json.loads(line) for line in out_path.open() if line.strip())
+        stored = sum(1 for m in messages if m.get("type") == "RECORD" and m.get("stream") == "recording_files")
+        stored_bytes = sum(p.stat().st_size for p in Path(f"{tmp}/storage").rglob("*.opus"))
+    return {"zip_bytes": zip_size, "exit_status": os.waitstatus_to_exitcode(status),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "seconds": round(elapsed, 1),
+            "files_recorded": stored, "audio_bytes_stored": stored_bytes}
+
+
+def main() -> int:
+    """Run the benchmark and print one line per size plus a JSON summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes-mb", type=int, nargs="+", default=[100, 1024])
+    parser.add_argument("--files", type=int, default=50)
+    args = parser.parse_args()
+    app = KnovvuSandbox(retention_days=1, downloads_per_hour=1_000_000)
+    results = []
+    with SandboxServer(app) as server:
+        for mb in args.sizes_mb:
+            result = run_once(app, server.url, mb * 1024 * 1024, args.files)
+            results.append(result)
+            print(f"ZIP {result['zip_bytes'] / 1e6:8.1f} MB: peak RSS {result['peak_rss_mb']:6.1f} MB, "  # noqa: T201
+                  f"{result['seconds']:5.1f} s, {result['files_recorded']} files "
+                  f"({result['audio_bytes_stored'] / 1e6:.1f} MB) stored, exit {result['exit_status']}", flush=True)
+    print(json.dumps(results))  # noqa: T201
+    return 0 if all(r["exit_status"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

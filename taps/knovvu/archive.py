@@ -1,0 +1,289 @@
+"""Download one hourly Knovvu ZIP from its presigned URL and unpack it to storage.
+
+* The presigned URL (MinIO) is fetched with a plain ``requests`` session: no
+  ``Authorization`` header (the bearer token goes only to ``api_url``; S3/MinIO
+  refuse a second auth mechanism). The URL's query is its signature: it is
+  never logged, raised or recorded (``strip_query``).
+* The body streams to a temporary file in 1 MiB chunks (memory stays flat
+  whatever the archive size), hashed on the way, and its length is checked
+  against the manifest's ``sizeBytes``.
+* The archive is read entry by entry with ``zipfile``: ``metadata.json`` is
+  parsed, each audio file it lists is copied in chunks to storage under
+  ``<day>/<hour>/<externalConversationId>/<sessionId>/<fileName>``. Entries
+  with absolute paths or ``..`` are refused (never extracted). A CRC error or
+  an unreadable archive raises ``ArchiveError`` for the hour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+import typing as t
+import zipfile
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+import requests
+
+from taps.common.redact import strip_query
+from taps.common.retry import exponential_wait, parse_retry_after
+from taps.common.storage import FileIntegrityError, FileStore
+from taps.knovvu.client import RateLimited
+
+CHUNK = 1 << 20
+logger = logging.getLogger(__name__)
+
+
+class ArchiveError(Exception):
+    """The hour's archive could not be fetched or read; the hour is not done."""
+
+
+class LinkExpired(Exception):  # noqa: N818
+    """The presigned URL's validity period has passed (401 "download link has expired")."""
+
+
+@dataclass
+class StoredArchive:
+    """What one hour's archive held and where its files went.
+
+    Attributes:
+        sha256, size_bytes: of the ZIP as downloaded.
+        storage_uri: where the ZIP was kept (``keep_archives``), else ``None``.
+        metadata: the parsed ``metadata.json`` (``generatedAt``, ``totalSessions``, ``sessions``...).
+        files: per audio file, ``(sessionId, fileName)`` -> stored-file facts
+            (``archive_path``, ``storage_uri``, ``storage_key``, ``sha256``, ``size_bytes``),
+            or ``None`` when the archive had no safe entry for it.
+        refused: names of entries refused as unsafe.
+    """
+
+    sha256: str
+    size_bytes: int
+    storage_uri: str | None
+    metadata: dict
+    files: dict[tuple[str, str], dict | None] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+
+
+def unsafe_entry(name: str) -> bool:
+    """True for a ZIP entry name that could escape the extraction folder
+    (absolute, drive-qualified, or containing a ``..`` part)."""
+    normal = name.replace("\\", "/")
+    return normal.startswith("/") or bool(re.match(r"^[A-Za-z]:", normal)) or ".." in normal.split("/")
+
+
+def key_part(value: object) -> str:
+    """One storage-key component from a vendor value: ``/``, ``\\`` and control
+    characters become ``_``; empty, ``.`` and ``..`` become ``_``."""
+    text = re.sub(r"[/\\\x00-\x1f]", "_", "" if value is None else str(value))
+    return "_" if text in ("", ".", "..") else text
+
+
+def file_key(day: str, hour: str, conversation: object, session: object, file_name: object) -> str:
+    """Stable storage key ``<day>/<hour>/<conversation>/<session>/<fileName>``."""
+    return "/".join([key_part(day), key_part(hour), key_part(conversation), key_part(session), key_part(file_name)])
+
+
+class ArchiveFetcher:
+    """Downloads presigned archives (no auth header) with retries on transient failures."""
+
+    def __init__(self, *, timeout: float, max_retries: int, retry_base_seconds: float) -> None:
+        """Args:
+        timeout: seconds per request (connect and read).
+        max_retries: retries on connection errors, 5xx and truncated bodies.
+        retry_base_seconds: first backoff wait.
+        """
+        self.session = requests.Session()  # deliberately not the authenticated stream session
+        self.session.trust_env = False
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry_base_seconds = retry_base_seconds
+        self.requests_made = 0
+
+    def download(self, url: str, expected_size: int | None, dest: t.BinaryIO, before_request: t.Callable[[], None]) -> tuple[str, int]:
+        """Stream ``url`` into ``dest``; returns ``(sha256, size_bytes)``.
+
+        ``before_request`` is called before every GET (the download budget).
+
+        Raises:
+            LinkExpired: the URL's validity has passed.
+            RateLimited: 429 from the download host.
+            ArchiveError: other refusals, or still failing after ``max_retries``.
+        """
+        where = strip_query(url)
+        problem = ""
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                time.sleep(exponential_wait(attempt, base=self.retry_base_seconds))
+            dest.seek(0)
+            dest.truncate()
+            before_request()
+            self.requests_made += 1
+            try:
+                result = self._attempt(url, expected_size, dest)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                problem = f"connection error ({type(exc).__name__})"
+                continue
+            if isinstance(result, str):
+                problem = result
+                continue
+            return result
+        msg = f"Knovvu download {where} kept failing after {self.max_retries + 1} attempts: {problem}"
+        raise ArchiveError(msg)
+
+    def _attempt(self, url: str, expected_size: int | None, dest: t.BinaryIO) -> tuple[str, int] | str:
+        """One GET: the result, or a retriable problem as text."""
+        where = strip_query(url)
+        with self.session.get(url, stream=True, timeout=self.timeout, allow_redirects=True) as response:
+            status = response.status_code
+            if status != HTTPStatus.OK:
+                text = response.text[:300]
+                if status == HTTPStatus.TOO_MANY_REQUESTS:
+                    raise RateLimited(f"Knovvu answered 429 for {where}: {_error_text(text)}",
+                                      parse_retry_after(response.headers.get("Retry-After")))
+                if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN) and "expired" in text.lower():
+                    raise LinkExpired(f"Knovvu download link for {where} has expired")
+                if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                    return f"HTTP {status}"
+                msg = f"Knovvu download host answered {status} for {where}: {_error_text(text)}"
+                raise ArchiveError(msg)
+            digest = hashlib.sha256()
+            size = 0
+            for chunk in response.iter_content(CHUNK):
+                digest.update(chunk)
+                dest.write(chunk)
+                size += len(chunk)
+            announced = response.headers.get("Content-Length")
+        if announced is not None and int(announced) != size:
+            return f"truncated body ({size} of {announced} bytes)"
+        if expected_size is not None and size != expected_size:
+            msg = f"Knovvu archive {where}: received {size} bytes, the manifest announced sizeBytes={expected_size}"
+            raise ArchiveError(msg)
+        dest.flush()
+        return digest.hexdigest(), size
+
+
+def _error_text(body: str) -> str:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        match = re.search(r"<Message>(.*?)</Message>", body, re.S)
+        return match.group(1) if match else body.strip()
+    return str(payload.get("error") if isinstance(payload, dict) else payload)
+
+
+def fetch_archive(  # noqa: PLR0913
+    fetcher: ArchiveFetcher,
+    store: FileStore,
+    *,
+    day: str,
+    hour: str,
+    url: str,
+    expected_size: int | None,
+    keep_archive: bool,
+    before_request: t.Callable[[], None],
+    temp_dir: str | None = None,
+) -> StoredArchive:
+    """Download and unpack one hour; see the module docstring.
+
+    Raises:
+        LinkExpired, RateLimited: from the download (nothing stored yet).
+        ArchiveError: download refused/failed, size mismatch, corrupt ZIP,
+            missing or invalid ``metadata.json``.
+    """
+    fd, path = tempfile.mkstemp(prefix=f"knovvu-{day}-{hour}-", suffix=".zip", dir=temp_dir)
+    try:
+        with os.fdopen(fd, "w+b") as tmp:
+            sha256, size = fetcher.download(url, expected_size, tmp, before_request)
+        uri = None
+        if keep_archive:
+            with open(path, "rb") as fh:
+                uri = store.write(f"{key_part(day)}/{key_part(hour)}/archive.zip",
+                                  iter(lambda: fh.read(CHUNK), b""), expected_size=size).uri
+        try:
+            result = unpack(path, store, day=day, hour=hour)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, FileIntegrityError) as exc:
+            msg = f"Knovvu archive for {day} hour {hour} is corrupt: {exc}"
+            raise ArchiveError(msg) from exc
+        result.sha256, result.size_bytes, result.storage_uri = sha256, size, uri
+        return result
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def unpack(path: str, store: FileStore, *, day: str, hour: str) -> StoredArchive:
+    """Read the ZIP at ``path`` entry by entry and store every file ``metadata.json`` lists.
+
+    Raises:
+        zipfile.BadZipFile: unreadable archive or CRC mismatch.
+        ArchiveError: ``metadata.json`` missing or not the documented shape.
+    """
+    result = StoredArchive(sha256="", size_bytes=0, storage_uri=None, metadata={})
+    with zipfile.ZipFile(path) as archive:
+        safe: dict[str, zipfile.ZipInfo] = {}
+        for info in archive.infolist():
+            if unsafe_entry(info.filename):
+                result.refused.append(info.filename)
+                logger.error("Refusing unsafe entry %r in the Knovvu archive for %s hour %s (zip slip)",
+                             info.filename, day, hour)
+            elif not info.is_dir():
+                safe[info.filename.replace("\\", "/")] = info
+        result.metadata = _read_metadata(archive, safe, day, hour)
+        by_basename: dict[str, list[str]] = {}
+        for name in safe:
+            by_basename.setdefault(name.rsplit("/", 1)[-1], []).append(name)
+        for session in result.metadata.get("sessions") or []:
+            conv, sid = session.get("externalConversationId"), session.get("sessionId")
+            for meta in session.get("files") or []:
+                name = meta.get("fileName")
+                entry = _locate(safe, by_basename, conv, sid, name)
+                if entry is None:
+                    logger.error("Knovvu archive for %s hour %s lists %r (session %s) but holds no safe entry for it",
+                                 day, hour, name, sid)
+                    result.files[(str(sid), str(name))] = None
+                    continue
+                key = file_key(day, hour, conv, sid, name)
+                with archive.open(entry) as src:
+                    stored = store.write(key, iter(lambda src=src: src.read(CHUNK), b""), expected_size=entry.file_size)
+                result.files[(str(sid), str(name))] = {
+                    "archive_path": entry.filename, "storage_uri": stored.uri, "storage_key": stored.key,
+                    "sha256": stored.sha256, "size_bytes": stored.size_bytes,
+                }
+    return result
+
+
+def _read_metadata(archive: zipfile.ZipFile, safe: dict[str, zipfile.ZipInfo], day: str, hour: str) -> dict:
+    info = safe.get("metadata.json") or next((i for n, i in safe.items() if n.endswith("/metadata.json")), None)
+    if info is None:
+        msg = f"Knovvu archive for {day} hour {hour} has no metadata.json"
+        raise ArchiveError(msg)
+    with archive.open(info) as fh:
+        try:
+            metadata = json.load(fh)
+        except ValueError as exc:
+            msg = f"Knovvu archive for {day} hour {hour}: metadata.json is not valid JSON ({exc})"
+            raise ArchiveError(msg) from exc
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("sessions", []), list):
+        msg = f"Knovvu archive for {day} hour {hour}: metadata.json is not the documented shape"
+        raise ArchiveError(msg)
+    return metadata
+
+
+def _locate(safe: dict[str, zipfile.ZipInfo], by_basename: dict[str, list[str]],
+            conv: object, sid: object, name: object) -> zipfile.ZipInfo | None:
+    """The entry for a listed file: ``conv/session/name``, ``session/name``, ``name``, or a unique basename."""
+    if not isinstance(name, str) or not name:
+        return None
+    for candidate in (f"{conv}/{sid}/{name}", f"{sid}/{name}", name):
+        if candidate in safe:
+            return safe[candidate]
+    matches = [n for n in by_basename.get(name, []) if f"/{sid}/" in f"/{n}" or n.startswith(f"{sid}/")]
+    if len(matches) == 1:
+        return safe[matches[0]]
+    candidates = by_basename.get(name, [])
+    return safe[candidates[0]] if len(candidates) == 1 else None

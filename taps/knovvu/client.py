@@ -1,0 +1,86 @@
+"""Knovvu REST client stream: the daily audio manifest call and its errors.
+
+Vendor doc: docs.knovvu.com "Daily Conversation Audio Recordings API"
+(``GET {api_url}/api/external/conversations/daily-audio-recordings/{utcDay}``,
+errors as ``{"error": "..."}``). No paging: one call per UTC day.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from http import HTTPStatus
+
+from taps.common.client import VendorAPIError, VendorRESTStream
+
+if t.TYPE_CHECKING:
+    import requests
+
+FEATURE_HINT = (
+    "A Knovvu host administrator must switch on the tenant feature 'Enable daily conversation audio "
+    "recordings' (tenant feature settings); the tap cannot fetch recordings until then"
+)
+TOKEN_HINT = (
+    "Check client_id and client_secret, and that the application has the dataservice_external scope"
+)
+
+
+class DayOutOfRetention(VendorAPIError):
+    """404: the day is older than the tenant's retention period; its recordings are gone."""
+
+
+class RateLimited(Exception):  # noqa: N818 - a condition, not a failure
+    """The vendor's download budget (5 per hour) is spent.
+
+    Attributes:
+        wait_seconds: the vendor's ``Retry-After`` in seconds, or ``None``.
+        message: what happened, without URLs' query strings.
+    """
+
+    def __init__(self, message: str, wait_seconds: float | None = None) -> None:
+        """Args:
+        message: redacted description.
+        wait_seconds: seconds the vendor asked us to wait, if it said.
+        """
+        super().__init__(message)
+        self.message = message
+        self.wait_seconds = wait_seconds
+
+
+class KnovvuStream(VendorRESTStream):
+    """Base for Knovvu streams: vendor name, error hints, 404/429 sorted out.
+
+    ``validate_response`` raises ``DayOutOfRetention`` on 404 and
+    ``RateLimited`` on 429 (the caller decides to stop or wait), and
+    ``VendorAPIError`` with a hint on 400/403.
+    """
+
+    vendor = "Knovvu"
+
+    def get_new_paginator(self) -> None:  # noqa: PLR6301
+        """One manifest per day: no paging."""
+        return
+
+    def error_hint(self, response: requests.Response) -> str:  # noqa: PLR6301
+        """What to do about a Knovvu error answer."""
+        if response.status_code == HTTPStatus.FORBIDDEN:
+            return FEATURE_HINT
+        if response.status_code == HTTPStatus.UNAUTHORIZED:
+            return TOKEN_HINT
+        if response.status_code == HTTPStatus.BAD_REQUEST:
+            return "The tap only asks for past UTC days; check the machine's clock"
+        return ""
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Sort a manifest answer into success, retry, stop or failure.
+
+        Raises:
+            DayOutOfRetention: 404 (older than retention).
+            RateLimited: 429.
+            RetriableAPIError / VendorAPIError: see ``VendorRESTStream``.
+        """
+        if response.status_code == HTTPStatus.NOT_FOUND:
+            raise DayOutOfRetention(self.response_error_message(response), status=404,
+                                    vendor_message=self.safe_message(self.vendor_error_text(response)))
+        if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+            raise RateLimited(self.response_error_message(response), self.rate_limit_wait(response))
+        super().validate_response(response)

@@ -1,0 +1,389 @@
+"""Knovvu streams: daily manifests -> hourly archives -> recording sessions and files.
+
+Flow per run (``progress.py`` holds the state shape): for each UTC day to
+fetch, oldest first, ONE manifest call; for each hour of it not done yet, the
+ZIP is downloaded (presigned, no auth header), unpacked to storage, and the
+hour's records are emitted (archive, then its sessions and files); only then
+is the hour marked done and a STATE message written. singer-sdk syncs a
+parent record's children before writing the parent record, so the manifest
+record of a day follows its hours.
+
+On 429 (or the proactive 5-per-hour budget) the run stops cleanly with state
+saved, or waits when ``wait_on_rate_limit`` is on. An expired presigned link
+(401 "download link has expired") triggers one fresh manifest call for the
+day. A corrupt archive is logged as an error; its hour stays undone and is
+retried next run. 404 days (past retention) are reported loudly as lost.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+
+from singer_sdk import Stream, StreamSchema
+
+from taps.common.redact import strip_query
+from taps.common.schemas import schema_directory
+from taps.common.storage import FileStore
+from taps.knovvu.archive import ArchiveError, ArchiveFetcher, LinkExpired, StoredArchive, fetch_archive
+from taps.knovvu.client import DayOutOfRetention, KnovvuStream, RateLimited
+from taps.knovvu.progress import DownloadBudget, Progress, plan_days
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers import types
+
+SCHEMAS = schema_directory("knovvu")
+MANIFEST_PATH = "/api/external/conversations/daily-audio-recordings/{utcDay}"
+MAX_RATE_LIMIT_WAITS = 48
+
+
+def utc_now() -> datetime:
+    """The current UTC time (tests patch this to move the clock)."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class KnovvuRun:
+    """What one run shares between its streams.
+
+    Attributes:
+        manifests: day -> the manifest being worked on.
+        extracted: ``(day, hour)`` -> unpacked archive, until its children are emitted.
+        day_ok: day -> whether every hour of it is done (set by ``hourly_archives``).
+        stopped: why the run stopped early (rate limit), or ``""``.
+        errors: hour-level errors (corrupt archive, size mismatch ...).
+        lost_days: days the API answered 404 for.
+    """
+
+    manifests: dict[str, dict] = field(default_factory=dict)
+    extracted: dict[tuple[str, str], StoredArchive] = field(default_factory=dict)
+    day_ok: dict[str, bool] = field(default_factory=dict)
+    stopped: str = ""
+    errors: list[str] = field(default_factory=list)
+    lost_days: list[str] = field(default_factory=list)
+
+
+class _StateMixin(Stream):
+    def flush_state(self) -> None:
+        """Write a STATE message now (progress is stored in the manifests bookmark)."""
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    @property
+    def run(self) -> KnovvuRun:
+        """The run shared by every stream of this tap."""
+        return self._tap.run  # type: ignore[attr-defined]
+
+    @property
+    def manifest_stream(self) -> DailyRecordingManifestsStream:
+        """The ``daily_recording_manifests`` stream instance (owner of the state)."""
+        return t.cast("DailyRecordingManifestsStream", self._tap.streams["daily_recording_manifests"])
+
+
+class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
+    """One record per UTC day: ``GET /api/external/conversations/daily-audio-recordings/{utcDay}``.
+
+    Replication key ``date`` (``YYYY-MM-DD``); see ``progress.py`` for the state.
+    """
+
+    name = "daily_recording_manifests"
+    path = MANIFEST_PATH
+    primary_keys = ("date",)
+    replication_key = "date"
+    is_sorted = True
+    check_sorted = False  # an unfinished older day may be retried after newer ones
+    records_jsonpath = "$"
+    schema = StreamSchema(SCHEMAS)
+
+    @cached_property
+    def progress(self) -> Progress:
+        """Day/hour progress in this stream's bookmark."""
+        return Progress(self.stream_state)
+
+    @cached_property
+    def budget(self) -> DownloadBudget:
+        """The proactive download budget, persisted in this stream's bookmark."""
+        return DownloadBudget(self.stream_state, int(self.config.get("downloads_per_hour", 5)),
+                              wait=bool(self.config.get("wait_on_rate_limit")))
+
+    def fetch_manifest(self, day: str) -> dict:
+        """One manifest call for ``day``; in wait mode a 429 is waited out.
+
+        Raises:
+            DayOutOfRetention: 404.
+            RateLimited: 429 and ``wait_on_rate_limit`` is off.
+            VendorAPIError: 400/403 and other refusals.
+        """
+        for attempt in range(MAX_RATE_LIMIT_WAITS + 1):
+            try:
+                return next(iter(self.request_records({"utcDay": day})))
+            except RateLimited as exc:
+                if not self.config.get("wait_on_rate_limit") or attempt == MAX_RATE_LIMIT_WAITS:
+                    raise
+                wait_on(self, exc)
+        raise AssertionError  # pragma: no cover
+
+    def get_records(self, context: types.Context | None) -> t.Iterable[dict]:  # noqa: ARG002
+        """Manifests for each day to fetch, oldest first; children download the hours."""
+        start = self.config.get("start_date")
+        start_day = datetime.fromisoformat(start.replace("Z", "+00:00")).date() if start else None
+        today = utc_now().date()
+        plan = plan_days(self.progress, start_day, today)
+        if plan.beyond_retention:
+            first, last = plan.beyond_retention
+            self.logger.warning(
+                "LOST RECORDINGS: Knovvu keeps audio at most 7 days, so the days %s to %s can no longer be "
+                "fetched and are skipped. Run the tap at least daily to stay inside retention.", first, last)
+            self.flush_state()
+        for day in plan.days:
+            if self.run.stopped:
+                break
+            try:
+                manifest = self.fetch_manifest(day)
+            except DayOutOfRetention:
+                self.run.lost_days.append(day)
+                self.progress.lost_day(day)
+                self.flush_state()
+                continue
+            except RateLimited as exc:
+                self.stop_run(exc)
+                break
+            self.run.manifests[day] = manifest
+            record = {k: v for k, v in manifest.items() if k != "links"}
+            record["date"] = record.get("date") or day
+            record["hour_count"] = len(manifest.get("links") or [])
+            yield record  # children (hours) run first; we resume once the record is written
+            self.finish_day(day)
+        self.report_lost()
+
+    def finish_day(self, day: str) -> None:
+        """Update the bookmark once ``day``'s record and children were emitted."""
+        ok = self.run.day_ok.pop(day, None)
+        self.run.manifests.pop(day, None)
+        if ok is None:
+            self.logger.warning("hourly_archives and its children are not selected: no recordings are "
+                                "downloaded and %s stays unfinished", day)
+            return
+        self.progress.finish_day(day, complete=ok)
+        self.stream_state["replication_key_value"] = self.progress.watermark  # the SDK set the record's date
+        self.flush_state()
+
+    def stop_run(self, exc: RateLimited) -> None:
+        """End the run early and cleanly (state is saved as it stands)."""
+        self.run.stopped = exc.message
+        self.logger.warning(
+            "Knovvu download limit reached (%s). Stopping cleanly with state saved; the next run resumes at the "
+            "next hour not yet downloaded. Set wait_on_rate_limit: true to wait instead.", exc.message)
+
+    def report_lost(self) -> None:
+        """Say loudly which days the API no longer holds."""
+        if self.run.lost_days:
+            self.logger.warning(
+                "LOST RECORDINGS: Knovvu answered 404 (older than the tenant's retention period) for %s; "
+                "these days' recordings cannot be retrieved any more. Run the tap at least daily.",
+                ", ".join(self.run.lost_days))
+
+
+def wait_on(stream: Stream, exc: RateLimited) -> None:
+    """Sleep as the vendor asked, else ``rate_limit_wait_seconds``."""
+    seconds = exc.wait_seconds if exc.wait_seconds is not None else float(stream.config.get("rate_limit_wait_seconds", 720))
+    stream.logger.warning("Knovvu download limit reached; waiting %.0f s (wait_on_rate_limit is on)", seconds)
+    time.sleep(seconds)
+
+
+class HourlyArchivesStream(_StateMixin, Stream):
+    """One record per manifest link (day + hour); available hours are downloaded and unpacked.
+
+    Primary key ``(date, hour)``. ``url`` is recorded without its query string.
+    """
+
+    name = "hourly_archives"
+    parent_stream_type = DailyRecordingManifestsStream
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    primary_keys = ("date", "hour")
+    schema = StreamSchema(SCHEMAS)
+
+    @cached_property
+    def store(self) -> FileStore:
+        """Where audio files go (``storage_url``)."""
+        return FileStore(self.config["storage_url"])
+
+    @cached_property
+    def fetcher(self) -> ArchiveFetcher:
+        """Presigned downloads: a plain session without the bearer token."""
+        return ArchiveFetcher(timeout=float(self.config.get("request_timeout") or 60),
+                              max_retries=int(self.config.get("max_retries", 5)),
+                              retry_base_seconds=float(self.config.get("retry_base_seconds") or 1.0))
+
+    def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
+        """Each link of the day not done yet; an available hour is stored before its record is yielded."""
+        assert context is not None  # noqa: S101 - always a child of a manifest
+        day = context["date"]
+        progress = self.manifest_stream.progress
+        done = progress.hours_done(day)
+        links = self.run.manifests[day].get("links") or []
+        listed = sorted(str(link.get("hour")) for link in links)
+        if len(listed) < 24:  # noqa: PLR2004
+            self.logger.info("Knovvu manifest for %s lists %d of 24 hours: %s", day, len(listed), ", ".join(listed))
+        ok = True
+        for hour in listed:
+            if hour in done:
+                continue
+            if self.run.stopped:
+                ok = False
+                break
+            link = self.current_link(day, hour)
+            record = self.base_record(day, link)
+            status = link.get("status")
+            if status == "available" and link.get("url"):
+                try:
+                    stored = self.fetch(day, hour)
+                except RateLimited as exc:
+                    self.manifest_stream.stop_run(exc)
+                    ok = False
+                    break
+                except ArchiveError as exc:
+                    self.logger.error("%s. The hour is not marked done and is retried next run.", exc)  # noqa: TRY400
+                    self.run.errors.append(str(exc))
+                    ok = False
+                    continue
+                self.run.extracted[(day, hour)] = stored
+                record.update(self.archive_fields(stored))
+            elif status != "no_data":
+                self.logger.warning("Knovvu hour %s %s has status %r; it is retried next run", day, hour, status)
+                ok = False
+                continue
+            yield record
+            self.run.extracted.pop((day, hour), None)
+            progress.mark_hour(day, hour)
+            self.flush_state()
+        self.run.day_ok[day] = ok
+
+    def current_link(self, day: str, hour: str) -> dict:
+        """The hour's link in the day's latest manifest."""
+        return next(link for link in self.run.manifests[day].get("links") or [] if str(link.get("hour")) == hour)
+
+    @staticmethod
+    def base_record(day: str, link: dict) -> dict:
+        """The link's fields; ``url`` without its query (the signature is a credential)."""
+        return {
+            "date": day,
+            "hour": str(link.get("hour")),
+            "status": link.get("status"),
+            "url": strip_query(link.get("url")),
+            "sessionCount": link.get("sessionCount"),
+            "fileCount": link.get("fileCount"),
+            "sizeBytes": link.get("sizeBytes"),
+        }
+
+    @staticmethod
+    def archive_fields(stored: StoredArchive) -> dict:
+        """What we add for a downloaded hour."""
+        return {
+            "storage_uri": stored.storage_uri,
+            "sha256": stored.sha256,
+            "size_bytes": stored.size_bytes,
+            "downloaded_at": utc_now().isoformat(),
+            "metadata_generated_at": stored.metadata.get("generatedAt"),
+            "metadata_total_sessions": stored.metadata.get("totalSessions"),
+            "refused_entries": stored.refused,
+        }
+
+    def fetch(self, day: str, hour: str) -> StoredArchive:
+        """Download and unpack one hour; renew the links once if they expired; wait on 429 in wait mode.
+
+        Raises:
+            RateLimited: budget spent or 429, and ``wait_on_rate_limit`` is off.
+            ArchiveError: the hour failed.
+        """
+        renewed = False
+        waits = 0
+        while True:
+            link = self.current_link(day, hour)
+            if link.get("status") != "available" or not link.get("url"):
+                msg = f"Knovvu hour {day} {hour} is no longer available (status {link.get('status')!r})"
+                raise ArchiveError(msg)
+            try:
+                return fetch_archive(self.fetcher, self.store, day=day, hour=hour, url=link["url"],
+                                     expected_size=link.get("sizeBytes"),
+                                     keep_archive=bool(self.config.get("keep_archives")),
+                                     before_request=self.manifest_stream.budget.acquire)
+            except LinkExpired as exc:
+                if renewed:
+                    msg = f"{exc}, again right after a fresh manifest; giving up on this hour for this run"
+                    raise ArchiveError(msg) from exc
+                self.logger.info("%s; requesting a fresh manifest for %s", exc, day)
+                self.run.manifests[day] = self.manifest_stream.fetch_manifest(day)
+                renewed = True
+            except RateLimited as exc:
+                waits += 1
+                if not self.config.get("wait_on_rate_limit") or waits > MAX_RATE_LIMIT_WAITS:
+                    raise
+                wait_on(self, exc)
+
+    def generate_child_contexts(self, record: dict, context: types.Context | None) -> t.Iterable[dict]:  # noqa: ARG002
+        """Sessions and files exist only for downloaded hours."""
+        if (record["date"], record["hour"]) in self.run.extracted:
+            yield {"date": record["date"], "hour": record["hour"]}
+
+
+class RecordingSessionsStream(_StateMixin, Stream):
+    """One record per session in an hour's ``metadata.json``. Primary key ``(date, hour, sessionId)``."""
+
+    name = "recording_sessions"
+    parent_stream_type = HourlyArchivesStream
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    primary_keys = ("date", "hour", "sessionId")
+    schema = StreamSchema(SCHEMAS)
+
+    def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
+        """Sessions of the archive just unpacked."""
+        assert context is not None  # noqa: S101
+        stored = self.run.extracted[(context["date"], context["hour"])]
+        for session in stored.metadata.get("sessions") or []:
+            yield {
+                "date": context["date"],
+                "hour": context["hour"],
+                "externalConversationId": session.get("externalConversationId"),
+                "sessionId": session.get("sessionId"),
+                "file_count": len(session.get("files") or []),
+            }
+
+
+class RecordingFilesStream(_StateMixin, Stream):
+    """One record per audio file listed in ``metadata.json``, with where it was stored.
+
+    Primary key ``(sessionId, messageId, type)``: stable vendor identifiers
+    (``fileName`` is ``message_<messageId>_<type>.opus``). ``storage_uri`` is
+    null when the archive held no safe entry for a listed file.
+    """
+
+    name = "recording_files"
+    parent_stream_type = HourlyArchivesStream
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    primary_keys = ("sessionId", "messageId", "type")
+    schema = StreamSchema(SCHEMAS)
+
+    def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
+        """Files of the archive just unpacked."""
+        assert context is not None  # noqa: S101
+        stored = self.run.extracted[(context["date"], context["hour"])]
+        for session in stored.metadata.get("sessions") or []:
+            for meta in session.get("files") or []:
+                where = stored.files.get((str(session.get("sessionId")), str(meta.get("fileName")))) or {}
+                yield {
+                    "date": context["date"],
+                    "hour": context["hour"],
+                    "externalConversationId": session.get("externalConversationId"),
+                    "sessionId": session.get("sessionId"),
+                    **{k: meta.get(k) for k in ("fileName", "originalPath", "messageId", "type",
+                                                "timestamp", "originalSizeBytes")},
+                    "archive_path": where.get("archive_path"),
+                    "storage_uri": where.get("storage_uri"),
+                    "storage_key": where.get("storage_key"),
+                    "sha256": where.get("sha256"),
+                    "size_bytes": where.get("size_bytes"),
+                }
