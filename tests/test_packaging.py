@@ -1,0 +1,45 @@
+"""The built wheel (not the checkout) carries every tap and its schemas.
+
+Users and Meltano install the package, not this folder: build the wheel,
+install it without the repository on the path, and run each tap's discovery
+from it. That catches schema files left out of the wheel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from taps.sandbox_cli import SANDBOXES
+from tests.helpers import REPO
+
+
+def test_wheel_installs_every_tap_with_its_schemas(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(REPO)],
+                   check=True, capture_output=True, timeout=600)
+    wheel = next(dist.glob("*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {n for n in names if n.startswith("taps/_schemas/") and n.endswith(".json")}
+    in_repo = {f"taps/_schemas/{p.relative_to(REPO / 'schemas')}" for p in (REPO / "schemas").rglob("*.json")}
+    assert shipped == in_repo
+
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    packages = sorted({path.split(":")[0].rsplit(".", 1)[0] for path, _ in SANDBOXES.values()})
+    assert "taps.salesloft" in packages
+    for package in packages:
+        proc = subprocess.run([sys.executable, "-m", package, "--discover"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        catalog = json.loads(proc.stdout)
+        assert catalog["streams"], package
+        origin = subprocess.run([sys.executable, "-c", f"import {package}; print({package}.__file__)"], cwd=tmp_path,
+                                env=env, capture_output=True, text=True, check=True).stdout
+        assert origin.startswith(str(target)), origin
