@@ -22,6 +22,7 @@ from taps.common.sandbox import SandboxServer
 
 SANDBOXES: dict[str, tuple[str, int]] = {
     "salesloft": ("taps.salesloft.sandbox:SalesloftSandbox", 8801),
+    "foundry_aip": ("taps.foundry_aip.sandbox:FoundryAIPSandbox", 8804),
 }
 
 

@@ -22,7 +22,6 @@ from taps.common.tap import (
     lookback_setting,
     secret_setting,
     start_date_setting,
-    token_url_setting,
 )
 from taps.foundry_aip.client import READ_SCOPE
 from taps.foundry_aip.streams import SessionExchangesStream, SessionsStream
@@ -50,7 +49,12 @@ class TapFoundryAIP(VendorTap):
         secret_setting("token", "Foundry user token (Bearer). Set this, or client_id and client_secret."),
         secret_setting("client_id", "OAuth2 client id of the application that creates the sessions."),
         secret_setting("client_secret", "OAuth2 client secret of that application."),
-        token_url_setting(None, VENDOR),
+        th.Property(
+            "token_url",
+            th.StringType(nullable=False),
+            title="Token URL",
+            description="Foundry OAuth2 token endpoint; default {api_url}/multipass/api/oauth2/token.",
+        ),
         th.Property(
             "page_size",
             th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
