@@ -174,6 +174,7 @@ class SandboxApp:
 def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid 40 ms delayed-ACK stalls
         server_version = f"{app.name}-sandbox"
 
         def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
