@@ -280,3 +280,25 @@ def test_bad_config_fails_before_any_request(sandbox, overrides, named):
     assert result.returncode != 0
     assert named in result.stderr
     assert app.requests == []
+
+
+def test_sessions_updated_mid_listing_are_deduplicated_now_and_read_next_run(sandbox):
+    app, server = sandbox
+    config = config_for(app, server, page_size=20, lookback_days=0)
+    ordered = app.ordered(DOCUMENTED_AGENT_RID)
+    moved = [s["rid"] for s in ordered[45:48]]  # on page 3 when the listing starts
+    # Before page 2 is served they get new exchanges and jump to the front (page 1,
+    # already read): page 2 then repeats the last 3 sessions of page 1.
+    app.before_list_request(2, lambda: app.update_sessions(moved))
+    first = run_tap(TapFoundryAIP, config)
+    assert first.duplicates("sessions") == {}
+    assert first.duplicates("session_exchanges") == {}
+    seen = {k[0] for k in first.keys("sessions")}
+    everything = {s["rid"] for agent in AGENTS for s in app.ordered(agent)}
+    assert everything - seen == set(moved)  # not listed at all in this run, as Foundry pages...
+
+    app.requests.clear()
+    second = run_tap(TapFoundryAIP, config, state=first.final_state)
+    # ...and read by the next run, since their update is newer than the bookmark.
+    assert {k[0] for k in second.keys("sessions")} >= set(moved)
+    assert set(second.keys("session_exchanges")) >= expected_exchange_keys(app, moved)

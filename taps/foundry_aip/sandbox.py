@@ -144,7 +144,7 @@ class FoundryAIPSandbox(SandboxApp):
         self.sessions: dict[str, dict[str, dict]] = {DOCUMENTED_AGENT_RID: {}, SECOND_AGENT_RID: {}}
         self.owners: dict[str, str] = {}  # session rid -> OAuth client that created it
         self.contents: dict[str, list[dict]] = {}
-        self._stalls: list[int] = []
+        self._hooks: list[tuple[int, t.Callable[[], object]]] = []
         self._list_calls = 0
         self._rng = random.Random(seed)
         self._generate(sessions_per_agent)
@@ -293,12 +293,22 @@ class FoundryAIPSandbox(SandboxApp):
 
     # --- test controls --------------------------------------------------------
 
+    def before_list_request(self, n: int, action: t.Callable[[], object]) -> None:
+        """Run ``action()`` just before answering the ``n``-th List Sessions request
+        from now on (1-based): e.g. ``lambda: app.update_sessions([...])`` to change
+        data in the middle of a listing."""
+        with self.lock:
+            self._hooks.append((self._list_calls + n, action))
+
     def stall_before_list_request(self, n: int) -> None:
         """Before answering the ``n``-th List Sessions request from now on (1-based),
         let ``page_token_ttl + 1`` seconds pass, as if the client had paused:
         every page token issued so far expires."""
-        with self.lock:
-            self._stalls.append(self._list_calls + n)
+
+        def stall() -> None:
+            self.clock_offset += self.page_token_ttl + 1
+
+        self.before_list_request(n, stall)
 
     def expire_tokens(self) -> None:
         """Make every OAuth access token issued so far expire now (the user token stays)."""
@@ -369,8 +379,9 @@ class FoundryAIPSandbox(SandboxApp):
     def _list(self, request: SandboxRequest, agent_rid: str, client_id: str) -> SandboxResponse:
         with self.lock:
             self._list_calls += 1
-            if self._list_calls in self._stalls:
-                self.clock_offset += self.page_token_ttl + 1
+            due = [action for when, action in self._hooks if when == self._list_calls]
+            for action in due:
+                action()
         try:
             page_size = int(request.arg("pageSize") or 100)
         except ValueError:
