@@ -302,3 +302,24 @@ def test_sessions_updated_mid_listing_are_deduplicated_now_and_read_next_run(san
     # ...and read by the next run, since their update is newer than the bookmark.
     assert {k[0] for k in second.keys("sessions")} >= set(moved)
     assert set(second.keys("session_exchanges")) >= expected_exchange_keys(app, moved)
+
+
+def test_failure_mid_agent_keeps_that_agents_bookmark_and_the_rerun_reads_it_all(sandbox):
+    app, server = sandbox
+    config = config_for(app, server, max_retries=1)
+    body = {"errorCode": "INTERNAL", "errorName": "Default:Internal", "errorInstanceId": "i-500", "parameters": {}}
+    second_agent_content = rf"/agents/{SECOND_AGENT_RID}/sessions/[^/]+/content$"
+    app.faults.add("status", second_agent_content, status=500, body=body, times=2, after=30)
+    failed = run_tap(TapFoundryAIP, config, expect_error=True)
+    assert failed.error is not None
+    assert "Default:Internal" in str(failed.error)
+    assert "i-500" in str(failed.error)
+    partitions = {p["context"]["agent_rid"]: p for p in failed.final_state["bookmarks"]["sessions"]["partitions"]}
+    assert partitions[DOCUMENTED_AGENT_RID]["replication_key_value"] == norm(
+        app.ordered(DOCUMENTED_AGENT_RID)[0]["metadata"]["updatedTime"])
+    assert "replication_key_value" not in partitions[SECOND_AGENT_RID]  # only a progress marker
+
+    rerun = run_tap(TapFoundryAIP, config_for(app, server, lookback_days=0), state=failed.final_state)
+    second = {s["rid"] for s in app.ordered(SECOND_AGENT_RID)}
+    assert {k[0] for k in rerun.keys("sessions")} >= second
+    assert set(rerun.keys("session_exchanges")) >= expected_exchange_keys(app, second)
