@@ -24,6 +24,7 @@ SANDBOXES: dict[str, tuple[str, int]] = {
     "salesloft": ("taps.salesloft.sandbox:SalesloftSandbox", 8801),
     "kore_agentai": ("taps.kore_agentai.sandbox:KoreAgentAISandbox", 8805),
     "knovvu": ("taps.knovvu.sandbox:KnovvuSandbox", 8803),
+    "foundry_aip": ("taps.foundry_aip.sandbox:FoundryAIPSandbox", 8804),
 }
 
 

@@ -1,0 +1,1 @@
+"""tap-foundry-aip: Palantir Foundry AIP Agents sessions and their exchanges."""

@@ -1,0 +1,144 @@
+"""The Foundry client stream: preview mode, Foundry error bodies and hints.
+
+Foundry answers errors as ``{"errorCode", "errorName", "errorInstanceId",
+"parameters"}`` (palantir.com/docs/foundry/api/general/overview/errors). Every
+message this tap raises quotes ``errorName`` and ``errorInstanceId`` (what
+Palantir support asks for) and says what to do. 429 and 503 (Foundry's
+throttling answers) and other 5xx are retried by ``VendorRESTStream``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing as t
+from datetime import datetime, timezone
+from http import HTTPStatus
+
+from singer_sdk.exceptions import FatalAPIError
+
+from taps.common.client import MAX_BODY_QUOTE, VendorRESTStream
+from taps.common.schemas import schema_directory
+
+if t.TYPE_CHECKING:
+    import requests
+
+SCHEMAS = schema_directory("foundry_aip")
+READ_SCOPE = "api:aip-agents-read"
+_FRACTION_RE = re.compile(r"^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(.*)$")
+
+
+def parse_foundry_time(value: str) -> datetime:
+    """Parse a Foundry timestamp (``2024-10-01T22:04:24.962583055Z``: up to nine
+    fractional digits) into an aware UTC ``datetime`` (microseconds; extra digits cut).
+
+    Raises:
+        ValueError: not an ISO 8601 timestamp.
+    """
+    match = _FRACTION_RE.match(value.strip())
+    if not match:
+        msg = f"not a Foundry timestamp: {value!r}"
+        raise ValueError(msg)
+    head, fraction, zone = match.groups()
+    text = head + (f".{(fraction or '')[:6].ljust(6, '0')}" if fraction else "") + (zone or "")
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def bookmark_time(value: datetime) -> str:
+    """The replication-key form: UTC, always six fractional digits, ``+00:00``.
+
+    singer-sdk compares bookmark strings as text, so every value must have the
+    same shape (it is also the shape of singer-sdk's own signpost).
+    """
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+class FoundryError(dict):
+    """A parsed Foundry error body (empty when the body was not one)."""
+
+    @classmethod
+    def of(cls, response: requests.Response) -> FoundryError:
+        """Parse ``response``'s body; ``{}`` if it is not a Foundry error."""
+        try:
+            body = response.json()
+        except ValueError:
+            return cls()
+        return cls(body) if isinstance(body, dict) and "errorName" in body else cls()
+
+    @property
+    def name(self) -> str:
+        """``errorName`` (``AgentNotFound``...), or ``""``."""
+        return str(self.get("errorName") or "")
+
+
+class PageTokenRejected(FatalAPIError):
+    """Foundry refused a page token (``InvalidPageToken``): it expired (they
+    live about a minute) or was never valid. The listing must restart."""
+
+
+class SessionGone(FatalAPIError):
+    """The session or its content no longer exists (``SessionNotFound`` /
+    ``ContentNotFound``): it expired between listing and reading it."""
+
+
+class FoundryStream(VendorRESTStream):
+    """Base stream for the AIP Agents endpoints (always ``preview=true``)."""
+
+    vendor = "Palantir Foundry"
+    extra_retry_statuses: t.ClassVar[list[int]] = [HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE]
+
+    def get_url_params(self, context: dict | None, next_page_token: t.Any) -> dict[str, t.Any]:  # noqa: ARG002
+        """``preview=true`` on every call: the AIP Agents endpoints are preview-only."""
+        return {"preview": "true"}
+
+    def vendor_error_text(self, response: requests.Response) -> str:
+        """``"<errorName> (<errorCode>, errorInstanceId <id>) parameters {...}"`` for a
+        Foundry error body; the base class's text otherwise."""
+        error = FoundryError.of(response)
+        if not error:
+            return super().vendor_error_text(response)
+        text = f"{error.name} ({error.get('errorCode')}, errorInstanceId {error.get('errorInstanceId')})"
+        parameters = error.get("parameters")
+        if parameters:
+            text += f" parameters {json.dumps(parameters, ensure_ascii=False)[:MAX_BODY_QUOTE]}"
+        return text
+
+    def error_hint(self, response: requests.Response) -> str:
+        """What to do about a Foundry error, by ``errorName`` then status."""
+        error = FoundryError.of(response)
+        name = error.name
+        parameters = error.get("parameters") or {}
+        if name == "AgentNotFound":
+            rid = parameters.get("agentRid") or "(unknown)"
+            return (f"Agent {rid} does not exist or this user cannot see it: fix agent_rids "
+                    "(the agent's RID from AIP Agent Studio) or grant the user access to the agent")
+        if name == "ApiFeaturePreviewUsageOnly":
+            return "The endpoint needs preview=true; this tap always sends it, so report this as a tap bug"
+        if name == "InvalidPageSize":
+            return "Set page_size between 1 and 100"
+        if response.status_code == HTTPStatus.UNAUTHORIZED:
+            return ("Foundry refused the credentials: check token, or client_id and client_secret "
+                    f"(the token must carry the {READ_SCOPE} scope), and api_url")
+        if response.status_code == HTTPStatus.FORBIDDEN:
+            return (f"The token lacks the {READ_SCOPE} operation scope or access to this agent: in Developer Console "
+                    f"grant the application the {READ_SCOPE} scope (AIP Agents platform SDK resource) and the "
+                    "Ontology resources the agent uses, and make sure the calling user can use the agent")
+        return ""
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Like the base class, plus: ``InvalidPageToken`` raises ``PageTokenRejected``;
+        ``SessionNotFound``/``ContentNotFound`` raise ``SessionGone``.
+
+        Raises:
+            PageTokenRejected, SessionGone, VendorAPIError, RetriableAPIError.
+        """
+        if response.status_code in (HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND):
+            name = FoundryError.of(response).name
+            if name == "InvalidPageToken":
+                raise PageTokenRejected(self.response_error_message(response))
+            if name in ("SessionNotFound", "ContentNotFound"):
+                raise SessionGone(self.response_error_message(response))
+        super().validate_response(response)

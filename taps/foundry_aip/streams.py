@@ -1,0 +1,198 @@
+"""Streams: ``sessions`` (per agent) and their ``session_exchanges``.
+
+Foundry's List Sessions endpoint returns the most recently updated sessions
+first, offers no time filter, and hands out page tokens that expire after
+about a minute. So, per agent (one state partition each):
+
+1. list the pages back to back into memory, stopping once sessions fall
+   below the bookmark minus ``lookback_days`` (or ``start_date``), and
+   de-duplicating by ``rid`` (rows shift while we page);
+2. if a page token is refused (``InvalidPageToken``), restart the listing
+   and keep de-duplicating;
+3. only then emit the sessions, and for each one read its content (one
+   ``session_exchanges`` record per exchange).
+
+The bookmark is the maximum ``updated_time`` emitted; singer-sdk keeps it as a
+progress marker (the stream is unsorted) and promotes it when the agent's
+partition is complete, so an interrupted run never advances it.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import timedelta
+
+from singer_sdk import StreamSchema
+from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.pagination import JSONPathPaginator
+
+from taps.foundry_aip.client import (
+    SCHEMAS,
+    FoundryStream,
+    PageTokenRejected,
+    SessionGone,
+    bookmark_time,
+    parse_foundry_time,
+)
+
+if t.TYPE_CHECKING:
+    from datetime import datetime
+
+    import requests
+
+MAX_LISTING_RESTARTS = 3
+ZERO_SESSIONS_HINT = (
+    "Foundry lists only the sessions that the calling user created through the same OAuth client "
+    "(sessions from AIP Agent Studio or from another application are never listed). Run the tap with the "
+    "client_id/client_secret of the application that creates the sessions (or that user's token)."
+)
+
+
+class SessionsStream(FoundryStream):
+    """AIP Agent sessions, one state partition per configured agent.
+
+    Endpoint: ``GET /api/v2/aipAgents/agents/{agentRid}/sessions`` (pageSize,
+    pageToken, preview=true). Records keep Foundry's fields and add
+    ``agent_rid`` and ``updated_time`` (the replication key).
+    """
+
+    name = "sessions"
+    path = "/api/v2/aipAgents/agents/{agent_rid}/sessions"
+    primary_keys = ("rid",)
+    replication_key = "updated_time"
+    is_sorted = False  # newest first: the bookmark is finalised per agent
+    records_jsonpath = "$.data[*]"
+    schema = StreamSchema(SCHEMAS)
+
+    @property
+    def partitions(self) -> list[dict]:
+        """One context per configured agent, ``{"agent_rid": ...}``, duplicates dropped."""
+        return [{"agent_rid": rid} for rid in dict.fromkeys(self.config["agent_rids"])]
+
+    def get_new_paginator(self) -> JSONPathPaginator:
+        """Follow ``nextPageToken`` until it is absent or empty."""
+        return JSONPathPaginator("$.nextPageToken")
+
+    def get_url_params(self, context: dict | None, next_page_token: str | None) -> dict[str, t.Any]:
+        """``pageSize`` (setting ``page_size``), ``pageToken`` after the first page, ``preview=true``."""
+        return {
+            "pageSize": int(self.config.get("page_size") or 100),
+            "pageToken": next_page_token or None,
+            **super().get_url_params(context, next_page_token),
+        }
+
+    def listing_floor(self, context: dict | None) -> datetime | None:
+        """The oldest ``updatedTime`` this run needs: bookmark (or ``start_date``)
+        minus ``lookback_days``; ``None`` reads every session."""
+        start = self.get_starting_timestamp(context)
+        if start is None:
+            return None
+        has_bookmark = self.get_context_state(context).get("replication_key_value") is not None
+        days = int(self.config.get("lookback_days") or 0) if has_bookmark else 0
+        return start - timedelta(days=days)
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+        """List the agent's sessions completely, then yield them newest first.
+
+        Raises:
+            FatalAPIError: page tokens kept being refused after
+                ``MAX_LISTING_RESTARTS`` restarts; or any ``VendorAPIError``.
+        """
+        agent_rid = (context or {})["agent_rid"]
+        floor = self.listing_floor(context)
+        sessions, listed = self._list_sessions(context, floor)
+        if listed == 0:
+            self.logger.warning("Foundry listed no sessions at all for agent %s. %s", agent_rid, ZERO_SESSIONS_HINT)
+        self.logger.info("Agent %s: %d sessions updated since %s", agent_rid, len(sessions),
+                         bookmark_time(floor) if floor else "the beginning")
+        yield from sorted(sessions.values(), key=lambda s: (s.get("updated_time") or "", s["rid"]), reverse=True)
+
+    def _list_sessions(self, context: dict | None, floor: datetime | None) -> tuple[dict[str, dict], int]:
+        """Read pages back to back (nothing slow in between) until below ``floor``.
+
+        Returns:
+            rid -> newest version of each session at or above ``floor``, and how
+            many rows the endpoint returned in total (0 means the agent has no
+            visible sessions at all).
+        """
+        kept: dict[str, dict] = {}
+        listed = 0
+        for attempt in range(MAX_LISTING_RESTARTS + 1):
+            try:
+                for row in self.request_records(context):
+                    listed += 1
+                    record = self._with_keys(row, context)
+                    updated = record.get("updated_time")
+                    if floor is not None and updated is not None and updated < bookmark_time(floor):
+                        return kept, listed  # newest first: everything after is older
+                    previous = kept.get(record["rid"])
+                    if previous is None or (updated or "") >= (previous.get("updated_time") or ""):
+                        kept[record["rid"]] = record
+                return kept, listed
+            except PageTokenRejected as exc:
+                self.logger.warning(
+                    "Restarting the session listing of agent %s (restart %d of %d): %s",
+                    context and context.get("agent_rid"), attempt + 1, MAX_LISTING_RESTARTS, exc,
+                )
+        msg = (f"Palantir Foundry kept refusing page tokens (InvalidPageToken) while listing sessions of agent "
+               f"{context and context.get('agent_rid')}, after {MAX_LISTING_RESTARTS} restarts. Page tokens expire "
+               "about a minute after they are issued: check the network latency to api_url and lower page_size.")
+        raise FatalAPIError(msg)
+
+    @staticmethod
+    def _with_keys(row: dict, context: dict | None) -> dict:
+        """Add ``agent_rid`` and ``updated_time`` (normalised ``metadata.updatedTime``)."""
+        record = dict(row)
+        record["agent_rid"] = (context or {}).get("agent_rid") or row.get("agentRid")
+        raw = (row.get("metadata") or {}).get("updatedTime")
+        record["updated_time"] = bookmark_time(parse_foundry_time(raw)) if raw else None
+        return record
+
+    def get_child_context(self, record: dict, context: dict | None) -> dict:  # noqa: ARG002
+        """Context for ``session_exchanges``: the agent, the session and its update time."""
+        return {
+            "agent_rid": record["agent_rid"],
+            "session_rid": record["rid"],
+            "session_updated_time": record.get("updated_time"),
+        }
+
+
+class SessionExchangesStream(FoundryStream):
+    """Exchanges of each emitted session, in chronological order.
+
+    Endpoint: ``GET /api/v2/aipAgents/agents/{agentRid}/sessions/{sessionRid}/content``
+    (preview=true), ``{"exchanges": [...]}``. Primary key: ``session_rid`` +
+    ``exchange_index`` (Foundry gives exchanges no id). A session that expired
+    between listing and reading (``SessionNotFound``) is logged and skipped.
+    """
+
+    name = "session_exchanges"
+    parent_stream_type = SessionsStream
+    path = "/api/v2/aipAgents/agents/{agent_rid}/sessions/{session_rid}/content"
+    primary_keys = ("session_rid", "exchange_index")
+    state_partitioning_keys: t.ClassVar[list[str]] = []  # no per-session state
+    records_jsonpath = "$.exchanges[*]"
+    schema = StreamSchema(SCHEMAS)
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+        """One record per exchange; nothing (with a warning) if the session is gone."""
+        try:
+            yield from super().get_records(context)
+        except SessionGone as exc:
+            self.logger.warning("Session %s could not be read (it has probably expired): %s",
+                                (context or {}).get("session_rid"), exc)
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        """Number the exchanges 0, 1, ... in the order Foundry returns them (chronological)."""
+        for index, exchange in enumerate(super().parse_response(response)):
+            yield {"exchange_index": index, **exchange}
+
+    def post_process(self, row: dict, context: dict | None = None) -> dict:
+        """Add the parent keys: ``session_rid``, ``agent_rid``, ``session_updated_time``."""
+        context = context or {}
+        return {
+            "session_rid": context["session_rid"],
+            "agent_rid": context["agent_rid"],
+            "session_updated_time": context.get("session_updated_time"),
+            **row,
+        }

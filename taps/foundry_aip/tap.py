@@ -1,0 +1,114 @@
+"""``tap-foundry-aip``: Palantir Foundry AIP Agents sessions and their exchanges.
+
+Auth: a bearer ``token`` (a user token), or OAuth2 client credentials
+(``client_id``, ``client_secret``) at ``token_url`` (default
+``{api_url}/multipass/api/oauth2/token``) with scope ``api:aip-agents-read``:
+one token per process, renewed before expiry, re-minted once on 401.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from urllib.parse import urlsplit
+
+from singer_sdk import typing as th
+
+from taps.common.auth import ClientCredentialsAuthenticator, StaticBearerAuthenticator
+from taps.common.tap import (
+    VendorTap,
+    api_url_setting,
+    config_schema,
+    http_settings,
+    lookback_setting,
+    secret_setting,
+    start_date_setting,
+)
+from taps.foundry_aip.client import READ_SCOPE
+from taps.foundry_aip.streams import SessionExchangesStream, SessionsStream
+
+VENDOR = "Palantir Foundry"
+TOKEN_PATH = "/multipass/api/oauth2/token"
+MAX_PAGE_SIZE = 100
+
+
+class TapFoundryAIP(VendorTap):
+    """Singer tap for Palantir Foundry AIP Agents sessions (preview API)."""
+
+    name = "tap-foundry-aip"
+    package_name = "conversation-archive-taps"
+
+    config_jsonschema = config_schema(
+        api_url_setting(None, VENDOR),
+        th.Property(
+            "agent_rids",
+            th.ArrayType(th.StringType(nullable=False)),
+            required=True,
+            title="Agent RIDs",
+            description="RIDs of the AIP Agents whose sessions to extract (Foundry has no list-agents endpoint).",
+        ),
+        secret_setting("token", "Foundry user token (Bearer). Set this, or client_id and client_secret."),
+        secret_setting("client_id", "OAuth2 client id of the application that creates the sessions."),
+        secret_setting("client_secret", "OAuth2 client secret of that application."),
+        th.Property(
+            "token_url",
+            th.StringType(nullable=False),
+            title="Token URL",
+            description="Foundry OAuth2 token endpoint; default {api_url}/multipass/api/oauth2/token.",
+        ),
+        th.Property(
+            "page_size",
+            th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
+            default=MAX_PAGE_SIZE,
+            description="Sessions per List Sessions page (1-100).",
+        ),
+        start_date_setting(),
+        lookback_setting(1),
+        *http_settings(),
+    )
+
+    def config_errors(self) -> list[str]:
+        """Cross-field checks: one auth mode, a usable api_url, non-empty agent_rids."""
+        errors = []
+        cfg = self.config
+        has_token = bool(cfg.get("token"))
+        has_client = bool(cfg.get("client_id")) or bool(cfg.get("client_secret"))
+        if has_token and has_client:
+            errors.append("Set either token or client_id + client_secret, not both.")
+        elif not has_token and not (cfg.get("client_id") and cfg.get("client_secret")):
+            errors.append("Set token, or both client_id and client_secret.")
+        for setting in ("api_url", "token_url"):
+            value = cfg.get(setting)
+            if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
+                errors.append(f"{setting} must be an http(s) URL such as https://example.palantirfoundry.com.")
+        rids = cfg.get("agent_rids") or []
+        if not rids:
+            errors.append("agent_rids must list at least one agent RID.")
+        bad = [r for r in rids if not r.startswith("ri.") or "/" in r]
+        if bad:
+            errors.append(f"agent_rids has values that are not Foundry RIDs (ri.…): {', '.join(bad[:3])}.")
+        return errors
+
+    def build_authenticator(self) -> t.Any:
+        """``StaticBearerAuthenticator`` for ``token``, else client credentials with
+        scope ``api:aip-agents-read`` at ``token_url``."""
+        if self.config.get("token"):
+            return StaticBearerAuthenticator(self.config["token"])
+        token_url = self.config.get("token_url") or str(self.config["api_url"]).rstrip("/") + TOKEN_PATH
+        return ClientCredentialsAuthenticator(
+            token_url=token_url,
+            client_id=self.config["client_id"],
+            client_secret=self.config["client_secret"],
+            vendor=VENDOR,
+            scope=READ_SCOPE,
+            renew_before_seconds=60,
+            timeout=float(self.config.get("request_timeout") or 60),
+            settings_hint="client_id and client_secret",
+        )
+
+    def discover_streams(self) -> list:
+        """``sessions`` and its child ``session_exchanges``."""
+        return [SessionsStream(self), SessionExchangesStream(self)]
+
+
+if __name__ == "__main__":
+    TapFoundryAIP.cli()

@@ -1,0 +1,19 @@
+"""The singer-sdk standard tap/stream tests against the Foundry emulator."""
+
+from __future__ import annotations
+
+from singer_sdk.testing import SuiteConfig, get_tap_test_class
+
+from taps.common.sandbox import SandboxServer
+from taps.foundry_aip.sandbox import FoundryAIPSandbox
+from taps.foundry_aip.tap import TapFoundryAIP
+
+_APP = FoundryAIPSandbox()
+_SERVER = SandboxServer(_APP).start()  # module-level: the suite builds its tap at collection time
+
+TestTapFoundryAIP = get_tap_test_class(
+    TapFoundryAIP,
+    config={**_APP.demo_config(_SERVER.url), "page_size": 50},
+    parse_env_config=False,
+    suite_config=SuiteConfig(max_records_limit=None),
+)
