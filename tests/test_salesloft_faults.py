@@ -113,42 +113,53 @@ def test_refused_oauth_client_names_the_settings(sandbox) -> None:
     assert "wrong-secret-value-123" not in result.output
 
 
-def test_rate_budget_paces_before_running_out(monkeypatch) -> None:
+class FakeClock:
+    """A clock shared by the sandbox (its rate-limit minute) and the tap's pacing sleeps."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    fake = FakeClock(1_800_000_000.0)
+    monkeypatch.setattr(ratelimit, "_sleep", fake.sleep)
+    return fake
+
+
+def test_rate_budget_paces_before_running_out(clock: FakeClock) -> None:
     """With 600 points a minute and 1,000+ calls, the tap waits for the next minute instead of hitting 429."""
-    now = {"t": 1_800_000_000.0}
-    app = SalesloftSandbox(clock=lambda: now["t"])
-    slept: list[float] = []
-
-    def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now["t"] += seconds
-
-    monkeypatch.setattr(ratelimit, "_sleep", fake_sleep)
+    app = SalesloftSandbox(clock=clock)
+    slept = clock.slept
     with SandboxServer(app) as server:
         config = config_for(app, server, rate_limit_reserve=60)
         run = run_tap(TapSalesloft, config, catalog=catalog_for(TapSalesloft, config))
     assert app.points_spent > 600
+    assert app.rate_limited == 0
     assert len(slept) >= app.points_spent // 540
     assert all(0 < s <= 61 for s in slept)
     assert_complete(app, run)
     assert {r["id"] for r in run.records["conversation_extensive"]} == set(app.extensive)
 
 
-def test_budget_spent_by_another_integration_waits_for_next_minute(monkeypatch) -> None:
+def test_budget_spent_by_another_integration_waits_for_next_minute(clock: FakeClock) -> None:
     """A 429 with no Retry-After (another integration ate the budget): wait for the next minute and go on."""
-    now = {"t": 1_800_000_030.0}
-    app = SalesloftSandbox(conversations=50, clock=lambda: now["t"])
+    clock.now += 30  # half-way through a minute
+    app = SalesloftSandbox(conversations=50, clock=clock)
     app._charge(600)  # the team's other integrations spent this minute's points
-    slept: list[float] = []
-
-    def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now["t"] += seconds
-
-    monkeypatch.setattr(ratelimit, "_sleep", fake_sleep)
+    slept = clock.slept
     with SandboxServer(app) as server:
         config = config_for(app, server)
         run = run_tap(TapSalesloft, config, catalog=catalog_for(TapSalesloft, config, {"conversation_extensive": False}))
+    assert app.rate_limited == 1
     assert slept and slept[0] == pytest.approx(31.0, abs=1.0)
     assert_complete(app, run)
 

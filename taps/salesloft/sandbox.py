@@ -163,6 +163,7 @@ class SalesloftSandbox(SandboxApp):
         self._window = -1
         self._spent = 0
         self.points_spent = 0
+        self.rate_limited = 0  # 429s answered because the minute's budget was spent
         self.conversations: dict[str, dict] = {}
         self.transcriptions: dict[str, dict] = {}
         self.sentences: dict[str, list[dict]] = {}
@@ -357,6 +358,7 @@ class SalesloftSandbox(SandboxApp):
             "Date": format_datetime(datetime.fromtimestamp(self.clock(), timezone.utc), usegmt=True),
         }
         if not ok:
+            self.rate_limited += 1
             return json_response({"error": "Rate limit exceeded. Try again in the next minute."}, 429, headers)
         return json_response(payload, status, headers)
 
