@@ -22,6 +22,7 @@ from taps.common.sandbox import SandboxServer
 
 SANDBOXES: dict[str, tuple[str, int]] = {
     "salesloft": ("taps.salesloft.sandbox:SalesloftSandbox", 8801),
+    "zoom_aic": ("taps.zoom_aic.sandbox:ZoomAICSandbox", 8802),
 }
 
 

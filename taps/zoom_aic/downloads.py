@@ -56,7 +56,8 @@ def is_zoom_host(url: str, api_url: str) -> bool:
 
 
 def _refuse_html(first_chunk: bytes) -> None:
-    if first_chunk.lstrip()[:1] == b"<":
+    head = first_chunk[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")):
         msg = "the download answered with an HTML page instead of the file"
         raise FileIntegrityError(msg)
 

@@ -149,7 +149,9 @@ class ConversationArchivesStream(ZoomStream):
     replication_key = "end_time"
     is_sorted = True
     check_sorted = False
-    state_partitioning_keys: t.ClassVar[list[str]] = ["user_id"]
+    # State is partitioned by the child context, which is exactly {"user_id"}.
+    # (Naming state_partitioning_keys explicitly would make singer-sdk treat the
+    # stream as unsorted and its progress as not resumable.)
     schema = StreamSchema(SCHEMAS)
     required_scopes = ARCHIVE_SCOPES
 
