@@ -255,7 +255,10 @@ class ZoomAICSandbox(SandboxApp):
             "last_login_time": fmt(created + timedelta(days=400)) if status == "active" else None,
             "last_client_version": "5.17.11.34827(mac)", "language": "en-US", "phone_number": "",
             "status": status, "role_id": "2", "group_ids": [], "employee_unique_id": "",
+            "im_group_ids": [], "plan_united_type": "1" if index % 5 == 2 else None,
         }
+        if user["plan_united_type"] is None:
+            user.pop("plan_united_type")
         if index % 7 == 3:
             user.pop("last_client_version")  # Zoom omits fields a user never had
         self.users.append(user)
@@ -524,8 +527,16 @@ class ZoomAICSandbox(SandboxApp):
             "page_number": offset // page_size + 1,
             "page_size": page_size,
             "total_records": len(rows),
-            "users": copy.deepcopy(chunk),
+            "users": [self._with_fields(u, request.arg("include_fields") or "") for u in chunk],
         })
+
+    @staticmethod
+    def _with_fields(user: dict, include_fields: str) -> dict:
+        """A listed user, with ``custom_attributes`` when ``include_fields`` asks for it."""
+        user = copy.deepcopy(user)
+        if "custom_attributes" in include_fields.split(","):
+            user["custom_attributes"] = [{"key": "cbf_cost_center", "name": "Cost center", "value": "ZÜR-01"}]
+        return user
 
     def _get_user(self, _request: SandboxRequest, scopes: frozenset[str], _base: str, ref: str) -> SandboxResponse:
         denied = self._missing_scope(scopes, "user")

@@ -106,7 +106,11 @@ class UsersStream(ZoomStream):
         """``status``, ``page_size`` and ``next_page_token`` (identical on every page of a chain)."""
         if not context or "status" not in context:
             return {}
-        params: dict[str, t.Any] = {"status": context["status"], "page_size": self.config.get("page_size", 2000)}
+        params: dict[str, t.Any] = {
+            "status": context["status"],
+            "page_size": self.config.get("page_size", 2000),
+            "include_fields": "custom_attributes",
+        }
         if next_page_token:
             params["next_page_token"] = next_page_token
         return params
