@@ -27,7 +27,6 @@ from taps.common.tap import (
     http_settings,
     lookback_setting,
     secret_setting,
-    start_date_setting,
     token_url_setting,
 )
 from taps.zoom_aic.client import DailyLimitReached
@@ -54,7 +53,13 @@ class TapZoomAIC(VendorTap):
         secret_setting("client_secret", "Client secret of the Server-to-Server OAuth app.", required=True),
         token_url_setting("https://zoom.us/oauth/token", "Zoom"),
         api_url_setting("https://api.zoom.us/v2", "Zoom"),
-        start_date_setting(),
+        th.Property(
+            "start_date",
+            th.DateTimeType(nullable=False),
+            required=True,
+            title="Start date",
+            description="Earliest date-time whose archives are read on the first run (ISO 8601, UTC if no offset).",
+        ),
         th.Property(
             "end_date",
             th.DateTimeType(nullable=True),
@@ -88,7 +93,7 @@ class TapZoomAIC(VendorTap):
             "download_files",
             th.BooleanType(),
             default=True,
-            description="Download attachments (physical_files) to storage_url; history files are always downloaded.",
+            description="Download attachments (physical_files) to storage_url. History files are downloaded whenever conversation_histories is selected.",
         ),
         *http_settings(),
     )
