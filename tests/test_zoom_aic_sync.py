@@ -147,6 +147,16 @@ def test_second_run_asks_only_for_the_new_window(app: ZoomAICSandbox, config: di
     assert not second.records["conversation_archives"]  # the sandbox holds nothing after September
 
 
+def test_lookback_days_rereads_behind_the_bookmark(app: ZoomAICSandbox, config: dict) -> None:
+    state = {"bookmarks": {"conversation_archives": {"partitions": [
+        {"context": {"user_id": u["id"]}, "replication_key": "end_time", "replication_key_value": "2021-07-31T00:00:00Z"}
+        for u in app.archived_users()]}}}
+    run = run_tap(TapZoomAIC, {**config, "lookback_days": 2, "end_date": "2021-08-10T00:00:00Z"}, state=state)
+    asked = app.requests_to(r"/conversation_archive$")
+    assert {(r.arg("from"), r.arg("to")) for r in asked} == {("2021-07-29T00:00:01Z", "2021-08-10T00:00:00Z")}
+    assert_complete(app, [run], "2021-07-29T00:00:01Z", "2021-08-10T00:00:00Z")
+
+
 def test_far_future_state_emits_no_archives(app: ZoomAICSandbox, config: dict) -> None:
     state = {"bookmarks": {"conversation_archives": {"partitions": [
         {"context": {"user_id": u["id"]}, "replication_key": "end_time", "replication_key_value": "2099-01-01T00:00:00Z"}
@@ -206,10 +216,15 @@ def test_per_second_429_is_retried_after_retry_after(app: ZoomAICSandbox, config
     assert_complete(app, [run])
 
 
-def test_daily_limit_stops_cleanly_and_the_next_run_resumes(app: ZoomAICSandbox, config: dict) -> None:
+def test_daily_limit_stops_cleanly_and_the_next_run_resumes(
+    app: ZoomAICSandbox, config: dict, caplog: pytest.LogCaptureFixture
+) -> None:
     app.daily_limit_after(60)
     first = run_tap(TapZoomAIC, config)  # no exception: a clean stop
     assert first.error is None
+    stop = [r.getMessage() for r in caplog.records if "Daily quota spent" in r.getMessage()]
+    assert stop and "resume after" in stop[0] and "T00:00:00Z" in stop[0]  # Zoom's ISO Retry-After
+    assert len(app.requests_to(r"^/v2/")) <= 62  # it did not keep asking once the quota was spent
     done = first.final_state["bookmarks"]["conversation_archives"]["partitions"]
     assert done  # some users got through
     assert len(history_conversations(first)) < sum(len(v) for v in window_conversations(app, START, END).values())
@@ -227,6 +242,17 @@ def test_expired_token_is_reminted_once(app: ZoomAICSandbox, config: dict) -> No
     assert tap.authenticator.tokens_minted == 2
     assert app.tokens_issued == 2
     assert_complete(app, [run])
+
+
+def test_download_401_remints_and_truncated_download_is_retried(app: ZoomAICSandbox, config: dict) -> None:
+    app.faults.add("status", r"^/rest/v1/aic/archive/attached/", status=401,
+                   body={"code": 124, "message": "Invalid access token."}, after=4)
+    app.faults.add("truncate", r"^/rest/v1/aic/archive/conversations/", after=2)
+    app.faults.add("drop", r"^/rest/v1/aic/archive/attached/", after=9)
+    run = run_tap(TapZoomAIC, {**config, "end_date": "2021-07-31T00:00:00Z"})
+    assert sorted(kind for kind, _ in app.faults.fired) == ["drop", "status", "truncate"]
+    assert app.tokens_issued == 2
+    assert_complete(app, [run], START, "2021-07-31T00:00:00Z")
 
 
 @pytest.mark.parametrize(

@@ -153,7 +153,8 @@ class Downloader:
             return None
         if is_daily_limit(response):
             resume_at = response.headers.get("Retry-After")
-            raise DailyLimitReached(f"Zoom daily request quota spent while downloading {where}", resume_at)
+            msg = f"Zoom answered 429 for download {where}. Daily quota spent; resume after {resume_at or '00:00 UTC'}"
+            raise DailyLimitReached(msg, resume_at)
         if status == HTTPStatus.UNAUTHORIZED or zoom_error_code(response) == 124:
             if self.stream.authenticator.handle_401():
                 return 0.0
