@@ -25,6 +25,7 @@ SANDBOXES: dict[str, tuple[str, int]] = {
     "kore_agentai": ("taps.kore_agentai.sandbox:KoreAgentAISandbox", 8805),
     "knovvu": ("taps.knovvu.sandbox:KnovvuSandbox", 8803),
     "foundry_aip": ("taps.foundry_aip.sandbox:FoundryAIPSandbox", 8804),
+    "zoom_aic": ("taps.zoom_aic.sandbox:ZoomAICSandbox", 8802),
 }
 
 

@@ -1,0 +1,1 @@
+"""tap-zoom-aic: Zoom AI Companion conversation archives, history files and attachments."""

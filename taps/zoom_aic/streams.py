@@ -1,0 +1,359 @@
+"""Zoom AI Companion streams: users -> conversation_archives -> histories, attachments.
+
+* ``users``: ``GET /users`` per status in ``user_statuses`` (``page_size``,
+  ``next_page_token``), or ``GET /users/{id-or-email}`` per entry of
+  ``user_ids``. Each listing chain is read to its end before any archive is
+  fetched, because ``next_page_token`` expires after 15 minutes.
+* ``conversation_archives``: ``GET /aic/users/{userId}/conversation_archive``
+  with ``from``/``to`` windows (``client.archive_windows``), incremental per
+  user on ``end_time``. A window whose files do not download intact stops that
+  user's run at the window before (its bookmark stays there).
+* ``conversation_histories`` and ``archive_attachments``: the files behind an
+  archive, downloaded before the archive record is emitted, and emitted as its
+  children.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from urllib.parse import quote
+
+from singer_sdk import StreamSchema
+from singer_sdk.pagination import JSONPathPaginator
+
+from taps.common.redact import strip_query
+from taps.common.schemas import schema_directory
+from taps.zoom_aic.client import (
+    ARCHIVE_SCOPES,
+    MAX_PHYSICAL_FILES,
+    ONE_SECOND,
+    USER_SCOPES,
+    UserNotFound,
+    ZoomStream,
+    archive_windows,
+    format_archive_time,
+    parse_zoom_time,
+)
+from taps.zoom_aic.downloads import Downloader, FileDownloadError
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+SCHEMAS = schema_directory("zoom_aic")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_key_part(value: str) -> str:
+    """A storage-key segment from a vendor identifier: unsafe characters become ``_``."""
+    cleaned = _UNSAFE.sub("_", value).strip(".") or "_"
+    return cleaned[:200]
+
+
+def compact_time(value: datetime) -> str:
+    """``20210426T052318Z``: a window bound as a storage-key segment."""
+    return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def utc_now_iso() -> str:
+    """The current UTC time, ISO 8601 with ``Z``."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class UsersStream(ZoomStream):
+    """Zoom users whose archives are read (``GET /users``, scope ``user:read:admin``)."""
+
+    name = "users"
+    primary_keys = ("id",)
+    schema = StreamSchema(SCHEMAS)
+    required_scopes = USER_SCOPES
+
+    @property
+    def user_refs(self) -> list[str]:
+        """The ``user_ids`` setting (ids or emails); empty means list every user."""
+        return list(self.config.get("user_ids") or [])
+
+    @property
+    def partitions(self) -> list[dict]:
+        """One partition per configured user, else one per status in ``user_statuses``."""
+        if self.user_refs:
+            return [{"user_ref": ref} for ref in self.user_refs]
+        return [{"status": status} for status in self.config.get("user_statuses") or ["active", "inactive"]]
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        """``/users/{user_ref}`` for configured users, else ``/users``."""
+        return "/users/{user_ref}" if self.user_refs else "/users"
+
+    @property
+    def records_jsonpath(self) -> str:  # type: ignore[override]
+        """A single user object, or the ``users`` array of a page."""
+        return "$" if self.user_refs else "$.users[*]"
+
+    def get_url(self, context: Context | None) -> str:
+        """The URL, with an email or id percent-encoded into the path."""
+        if context and "user_ref" in context:
+            return f"{self.url_base}/users/{quote(str(context['user_ref']), safe='@')}"
+        return super().get_url(context)
+
+    def get_new_paginator(self) -> JSONPathPaginator | None:
+        """``next_page_token`` paging for the listing; none for single users."""
+        return None if self.user_refs else JSONPathPaginator("$.next_page_token")
+
+    def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict[str, t.Any]:
+        """``status``, ``page_size`` and ``next_page_token`` (identical on every page of a chain)."""
+        if not context or "status" not in context:
+            return {}
+        params: dict[str, t.Any] = {
+            "status": context["status"],
+            "page_size": self.config.get("page_size", 2000),
+            "include_fields": "custom_attributes",
+        }
+        if next_page_token:
+            params["next_page_token"] = next_page_token
+        return params
+
+    @cached_property
+    def _seen(self) -> set[str]:
+        return set()
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        """Each user once. A listing chain is read completely first (its token lives 15 min);
+        a configured user Zoom does not know is skipped with a warning."""
+        try:
+            users = list(self.request_records(context))
+        except UserNotFound as exc:
+            self.logger.warning("Skipping configured user %s: %s", (context or {}).get("user_ref"), exc)
+            return
+        for user in users:
+            if user.get("id") and user["id"] not in self._seen:
+                self._seen.add(user["id"])
+                yield user
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002
+        """Children get the user's id."""
+        return {"user_id": record["id"]}
+
+
+class ConversationArchivesStream(ZoomStream):
+    """One record per user and window that holds AI Companion activity.
+
+    Incremental on ``end_time``, bookmarked per user; windows without an
+    archive advance the bookmark too (to their ``to``), so the next run asks
+    only for what is new.
+    """
+
+    name = "conversation_archives"
+    parent_stream_type = UsersStream
+    path = "/aic/users/{user_id}/conversation_archive"
+    records_jsonpath = "$"
+    primary_keys = ("user_id", "start_time", "end_time")
+    replication_key = "end_time"
+    is_sorted = True
+    check_sorted = False
+    # State is partitioned by the child context, which is exactly {"user_id"}.
+    # (Naming state_partitioning_keys explicitly would make singer-sdk treat the
+    # stream as unsorted and its progress as not resumable.)
+    schema = StreamSchema(SCHEMAS)
+    required_scopes = ARCHIVE_SCOPES
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Set up the per-request window and the files of the current archive."""
+        super().__init__(*args, **kwargs)
+        self._window: tuple[datetime, datetime] | None = None
+        #: files of the archive being emitted, read by the child streams.
+        self.current_files: dict[str, t.Any] = {}
+
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:  # noqa: ARG002
+        """``from`` and ``to`` of the current window, in ``ARCHIVE_DATETIME_FORMAT``."""
+        if self._window is None:
+            return {}
+        return {"from": format_archive_time(self._window[0]), "to": format_archive_time(self._window[1])}
+
+    def first_from(self, context: Context | None) -> datetime:
+        """Where this user's windows start: one second after the bookmark (minus
+        ``lookback_days``), else ``start_date``."""
+        bookmark = self.get_context_state(context).get("replication_key_value")
+        if bookmark:
+            start = parse_zoom_time(str(bookmark)) + ONE_SECOND
+            lookback = int(self.config.get("lookback_days") or 0)
+            return start - timedelta(days=lookback)
+        return parse_zoom_time(str(self.config["start_date"]))
+
+    def last_to(self) -> datetime:
+        """``end_date`` when set, else now (UTC)."""
+        end = self.config.get("end_date")
+        return parse_zoom_time(str(end)) if end else datetime.now(timezone.utc)
+
+    @property
+    def histories_wanted(self) -> bool:
+        """Whether the history JSON files are downloaded (their stream is selected)."""
+        return bool(self._tap.streams["conversation_histories"].selected)
+
+    @property
+    def attachments_wanted(self) -> bool:
+        """Whether attachments are downloaded (selected and ``download_files``)."""
+        return bool(self._tap.streams["archive_attachments"].selected) and self.config.get("download_files", True)
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        """Archives of one user, window by window, oldest first.
+
+        A 404 code 20524 skips the user with a warning; a file that does not
+        download intact ends this user's windows (the error is reported at the
+        end of the run) so the bookmark stays before that archive.
+        """
+        user_id = (context or {}).get("user_id")
+        for window in archive_windows(self.first_from(context), self.last_to()):
+            try:
+                yield from self._window_records(context, window)
+            except UserNotFound as exc:
+                self.logger.warning("Skipping Zoom user %s: %s", user_id, exc)
+                return
+            except FileDownloadError as exc:
+                self.logger.error("Zoom user %s: archive %s..%s not bookmarked: %s", user_id,  # noqa: TRY400
+                                  format_archive_time(window[0]), format_archive_time(window[1]), exc)
+                self._tap.file_failures.append(f"user {user_id}, window starting {format_archive_time(window[0])}: {exc}")
+                return
+
+    def _window_records(self, context: Context | None, window: tuple[datetime, datetime]) -> t.Iterator[dict]:
+        self._window = window
+        try:
+            answers = list(self.request_records(context))
+        finally:
+            self._window = None
+        descriptor = answers[0] if answers else {}
+        files = descriptor.get("physical_files") or []
+        if len(files) >= MAX_PHYSICAL_FILES and window[1] - window[0] > ONE_SECOND:
+            middle = window[0] + (window[1] - window[0]) / 2
+            middle = middle.replace(microsecond=0)
+            self.logger.info("%d attachments (the cap) in one answer; splitting the window", len(files))
+            yield from self._window_records(context, (window[0], middle))
+            yield from self._window_records(context, (middle + ONE_SECOND, window[1]))
+            return
+        if not descriptor.get("aic_history_download_url") and not files:
+            self._advance(context, window[1])
+            return
+        record = self._record(descriptor, window)
+        self.current_files = self._download(record, descriptor)
+        yield record
+
+    def _advance(self, context: Context | None, to: datetime) -> None:
+        """Bookmark an empty window: nothing to emit, but nothing left to ask for either."""
+        if self.selected:
+            self._increment_stream_state({self.replication_key: format_archive_time(to)}, context=context)
+
+    @staticmethod
+    def _record(descriptor: dict, window: tuple[datetime, datetime]) -> dict:
+        record = dict(descriptor)
+        record["start_time"] = record.get("start_time") or format_archive_time(window[0])
+        record["end_time"] = record.get("end_time") or format_archive_time(window[1])
+        record["window_from"] = format_archive_time(window[0])
+        record["window_to"] = format_archive_time(window[1])
+        record["aic_history_download_url"] = strip_query(record.get("aic_history_download_url"))
+        record["physical_files"] = [
+            {**f, "download_url": strip_query(f.get("download_url"))} for f in record.get("physical_files") or []
+        ]
+        return record
+
+    def _download(self, record: dict, descriptor: dict) -> dict[str, t.Any]:
+        """Download the archive's files; returns the child records' data.
+
+        Raises:
+            FileDownloadError: a file did not arrive intact.
+            DailyLimitReached: Zoom's daily quota is spent.
+        """
+        downloader = Downloader(self, self._tap.file_store)
+        user = safe_key_part(record["user_id"])
+        start, end = parse_zoom_time(record["start_time"]), parse_zoom_time(record["end_time"])
+        out: dict[str, t.Any] = {"history": None, "attachments": []}
+        url = descriptor.get("aic_history_download_url")
+        if url and self.histories_wanted:
+            key = f"{user}/history/{compact_time(start)}_{compact_time(end)}.json"
+            got = downloader.fetch_json(url, key, descriptor.get("file_size"))
+            out["history"] = {
+                "user_id": record["user_id"],
+                "start_time": record["start_time"],
+                "end_time": record["end_time"],
+                "window_from": record["window_from"],
+                "window_to": record["window_to"],
+                "file_type": descriptor.get("file_type"),
+                "file_extension": descriptor.get("file_extension"),
+                "file_size": descriptor.get("file_size"),
+                "storage_uri": got.stored.uri,
+                "sha256": got.stored.sha256,
+                "size_bytes": got.stored.size_bytes,
+                "downloaded_at": utc_now_iso(),
+                "content": got.content,
+            }
+        for entry in descriptor.get("physical_files") or []:
+            out["attachments"].append(self._attachment(downloader, record, entry, user))
+        return out
+
+    def _attachment(self, downloader: Downloader, record: dict, entry: dict, user: str) -> dict:
+        row = {
+            "user_id": record["user_id"],
+            "file_id": entry.get("file_id"),
+            "file_name": entry.get("file_name"),
+            "file_size": entry.get("file_size"),
+            "download_url": strip_query(entry.get("download_url")),
+            "archive_start_time": record["start_time"],
+            "archive_end_time": record["end_time"],
+            "storage_uri": None,
+            "sha256": None,
+            "size_bytes": None,
+            "downloaded_at": None,
+        }
+        if self.attachments_wanted and entry.get("download_url") and entry.get("file_id"):
+            name = str(entry.get("file_name") or "")
+            suffix = safe_key_part(name.rsplit(".", 1)[1])[:16] if "." in name else "bin"
+            key = f"{user}/attachments/{safe_key_part(entry['file_id'])}.{suffix}"
+            html_ok = name.lower().endswith((".html", ".htm"))
+            stored = downloader.fetch_file(entry["download_url"], key, entry.get("file_size"), html_allowed=html_ok)
+            row.update(storage_uri=stored.uri, sha256=stored.sha256, size_bytes=stored.size_bytes,
+                       downloaded_at=utc_now_iso())
+        return row
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002
+        """The archive's user and time span (children read ``current_files``)."""
+        return {"user_id": record["user_id"], "start_time": record["start_time"], "end_time": record["end_time"]}
+
+
+class _ArchiveFileStream(ZoomStream):
+    """A stream whose records were produced by the parent archive's downloads (no own request)."""
+
+    parent_stream_type = ConversationArchivesStream
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    schema = StreamSchema(SCHEMAS)
+    required_scopes = ARCHIVE_SCOPES
+    path = ""
+
+    @property
+    def parent(self) -> ConversationArchivesStream:
+        """The archive stream whose current record these files belong to."""
+        return t.cast("ConversationArchivesStream", self._tap.streams["conversation_archives"])
+
+
+class ConversationHistoriesStream(_ArchiveFileStream):
+    """The AIC_CONVERSATION JSON file of each archive, stored and parsed (PK user + span)."""
+
+    name = "conversation_histories"
+    primary_keys = ("user_id", "start_time", "end_time")
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
+        """The current archive's history record, when it has one."""
+        history = self.parent.current_files.get("history")
+        if history:
+            yield history
+
+
+class ArchiveAttachmentsStream(_ArchiveFileStream):
+    """Each ``physical_files`` entry of each archive (PK user + ``file_id``)."""
+
+    name = "archive_attachments"
+    primary_keys = ("user_id", "file_id")
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
+        """The current archive's attachments."""
+        yield from self.parent.current_files.get("attachments", [])
