@@ -173,6 +173,8 @@ class SandboxApp:
 
 def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        """Turns each HTTP request into a ``SandboxRequest`` for ``app``, applying armed faults."""
+
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed-ACK stall
         server_version = f"{app.name}-sandbox"

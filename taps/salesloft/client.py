@@ -36,6 +36,7 @@ class SalesloftStream(VendorRESTStream):
         """Pace every attempt (first and retries) inside the rate budget."""
 
         def paced(prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
+            """Wait for budget if needed, then send."""
             self.rate_budget.before_request()
             return func(prepared_request, context)
 
