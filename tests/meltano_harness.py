@@ -29,17 +29,30 @@ def meltano(*args: str, env: dict[str, str] | None = None, timeout: float = 1200
     proc = subprocess.run([MELTANO, *args], cwd=REPO, env=full_env, capture_output=True, text=True,
                           timeout=timeout, check=False)
     if proc.returncode != 0:
-        msg = f"meltano {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+        # keep the plugins' own log lines, not Meltano's boxed traceback
+        lines = [line for line in proc.stderr.splitlines() if not line.startswith(("│", "╭", "╰"))]
+        msg = f"meltano {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n" + "\n".join(lines[-120:])
         raise AssertionError(msg)
     return proc
 
 
-def ensure_installed(*plugins: str) -> None:
-    """``meltano install`` the named plugins, once per machine state (serialised with a file lock)."""
+def ensure_installed(plugin_type: str, name: str) -> None:
+    """``meltano install`` one plugin unless its virtualenv already has its executable.
+
+    ``scripts/test.sh`` installs every plugin before the tests; reinstalling
+    here while another test worker runs the same plugin would swap its files
+    under it, so an installed plugin is left alone. Serialised with a file lock.
+
+    Args:
+        plugin_type: ``extractor`` or ``loader``.
+        name: the plugin (and executable) name, e.g. ``tap-salesloft``.
+    """
     (REPO / ".meltano").mkdir(exist_ok=True)
+    executable = REPO / ".meltano" / f"{plugin_type}s" / name / "venv" / "bin" / name
     with open(REPO / ".meltano" / "test-install.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        meltano("install", *plugins)
+        if not executable.exists():
+            meltano("install", f"--plugin-type={plugin_type}", name)
 
 
 def meltano_run(tap: str, target: str, tmp_path: Path, tap_env: dict[str, str]) -> tuple[Path, subprocess.CompletedProcess]:
@@ -61,7 +74,11 @@ def meltano_run(tap: str, target: str, tmp_path: Path, tap_env: dict[str, str]) 
         "MELTANO_STATE_BACKEND_URI": f"file://{tmp_path / 'state'}",
         **tap_env,
     }
-    proc = meltano("run", tap, target, env=env)
+    # Meltano writes each plugin's config under the project's .meltano/run/<plugin>/: two runs of
+    # the same loader at once (parallel test workers) would overwrite each other's files.
+    with open(REPO / ".meltano" / "test-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = meltano("run", tap, target, env=env)
     return db, proc
 
 

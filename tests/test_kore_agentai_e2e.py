@@ -15,7 +15,8 @@ START = date(2025, 10, 1)  # the dev environment's start_date
 
 @pytest.mark.e2e
 def test_meltano_run_loads_what_the_sandbox_served(tmp_path):
-    ensure_installed("tap-kore-agentai", "target-duckdb")
+    ensure_installed("extractor", "tap-kore-agentai")
+    ensure_installed("loader", "target-duckdb")
     app = KoreAgentAISandbox()
     with SandboxServer(app) as server:
         db, _ = meltano_run("tap-kore-agentai", "target-duckdb", tmp_path, {"TAP_KORE_AGENTAI_API_URL": server.url})
