@@ -12,7 +12,8 @@ import math
 import pytest
 
 from taps.common.sandbox import SandboxServer
-from taps.foundry_aip.client import bookmark_time, parse_foundry_time
+from taps.common.timestamps import parse_timestamp
+from taps.foundry_aip.client import bookmark_time
 from taps.foundry_aip.sandbox import (
     DOCUMENTED_AGENT_RID,
     DOCUMENTED_SESSION,
@@ -39,7 +40,7 @@ def config_for(app: FoundryAIPSandbox, server: SandboxServer, **overrides) -> di
 
 
 def norm(value: str) -> str:
-    return bookmark_time(parse_foundry_time(value))
+    return bookmark_time(parse_timestamp(value))
 
 
 def list_requests_for(app: FoundryAIPSandbox, agent_rid: str) -> list:
@@ -111,9 +112,9 @@ def test_second_run_reads_only_new_and_updated_sessions_and_stops_early(sandbox)
 
     expected: set[str] = set()
     for agent in AGENTS:
-        floor = parse_foundry_time(bookmarks[agent].replace("+00:00", "Z")).timestamp() - 86400
+        floor = parse_timestamp(bookmarks[agent].replace("+00:00", "Z")).timestamp() - 86400
         ordered = app.ordered(agent)
-        wanted = [s for s in ordered if parse_foundry_time(s["metadata"]["updatedTime"]).timestamp() >= floor]
+        wanted = [s for s in ordered if parse_timestamp(s["metadata"]["updatedTime"]).timestamp() >= floor]
         expected |= {s["rid"] for s in wanted}
         # It stops at the first page holding a session below the floor.
         pages = len(wanted) // 20 + 1

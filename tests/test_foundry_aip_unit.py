@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from taps.foundry_aip.client import FoundryError, bookmark_time, parse_foundry_time
+from taps.common.timestamps import parse_timestamp
+from taps.foundry_aip.client import FoundryError, bookmark_time
 
 
 @pytest.mark.parametrize(
@@ -20,17 +21,17 @@ from taps.foundry_aip.client import FoundryError, bookmark_time, parse_foundry_t
         ("2024-10-01T22:04:24.962583", datetime(2024, 10, 1, 22, 4, 24, 962583, tzinfo=timezone.utc)),
     ],
 )
-def test_parse_foundry_time_handles_nanoseconds_and_offsets(raw, expected):
-    assert parse_foundry_time(raw) == expected
+def test_parse_timestamp_foundry_handles_nanoseconds_and_offsets(raw, expected):
+    assert parse_timestamp(raw) == expected
 
 
-def test_parse_foundry_time_rejects_garbage():
-    with pytest.raises(ValueError, match="not a Foundry timestamp"):
-        parse_foundry_time("yesterday")
+def test_parse_timestamp_foundry_rejects_garbage():
+    with pytest.raises(ValueError, match="not an ISO 8601 timestamp"):
+        parse_timestamp("yesterday")
 
 
 def test_bookmark_time_has_one_shape_so_text_order_is_time_order():
-    values = [bookmark_time(parse_foundry_time(v)) for v in
+    values = [bookmark_time(parse_timestamp(v)) for v in
               ("2024-10-01T22:04:24Z", "2024-10-01T22:04:24.000001Z", "2024-10-01T22:04:24.5Z")]
     assert values == ["2024-10-01T22:04:24.000000+00:00", "2024-10-01T22:04:24.000001+00:00",
                       "2024-10-01T22:04:24.500000+00:00"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import typing as t
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
-from taps.common.client import parse_timestamp
+from taps.common.timestamps import parse_timestamp
 from taps.common.sandbox import SandboxServer
 from taps.salesloft.sandbox import SalesloftSandbox
 from taps.salesloft.tap import TapSalesloft

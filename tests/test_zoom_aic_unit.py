@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from taps.zoom_aic.client import MAX_ARCHIVE_SPAN, archive_windows, format_archive_time, parse_zoom_time
+from taps.common.timestamps import parse_timestamp
+from taps.zoom_aic.client import MAX_ARCHIVE_SPAN, archive_windows, format_archive_time
 from taps.zoom_aic.downloads import is_zoom_host
 from taps.zoom_aic.sandbox import DOCUMENTED_ARCHIVE
 from taps.zoom_aic.streams import safe_key_part
@@ -19,7 +20,7 @@ BASE = {"account_id": "acct", "client_id": "cid", "client_secret": "secret", "st
 
 
 def test_first_window_is_the_documented_archive_span() -> None:
-    start = parse_zoom_time(DOCUMENTED_ARCHIVE["start_time"])
+    start = parse_timestamp(DOCUMENTED_ARCHIVE["start_time"])
     windows = archive_windows(start, start + timedelta(days=45))
     assert format_archive_time(windows[0][0]) == DOCUMENTED_ARCHIVE["start_time"]
     assert format_archive_time(windows[0][1]) == DOCUMENTED_ARCHIVE["end_time"]

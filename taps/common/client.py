@@ -29,6 +29,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from taps.common.redact import redact
 from taps.common.retry import exponential_wait, parse_retry_after
+from taps.common.timestamps import parse_timestamp
 
 if t.TYPE_CHECKING:
     from backoff.types import Details
@@ -242,15 +243,3 @@ class VendorRESTStream(RESTStream):
         self.authenticator.request_succeeded()
 
 
-
-def parse_timestamp(value: str | datetime) -> datetime:
-    """An ISO 8601 value (``Z``, offset or naive = UTC) as an aware UTC ``datetime``.
-
-    Raises:
-        ValueError: not an ISO 8601 timestamp.
-    """
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -10,7 +10,6 @@ throttling answers) and other 5xx are retried by ``VendorRESTStream``.
 from __future__ import annotations
 
 import json
-import re
 import typing as t
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -25,26 +24,7 @@ if t.TYPE_CHECKING:
 
 SCHEMAS = schema_directory("foundry_aip")
 READ_SCOPE = "api:aip-agents-read"
-_FRACTION_RE = re.compile(r"^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(.*)$")
 
-
-def parse_foundry_time(value: str) -> datetime:
-    """Parse a Foundry timestamp (``2024-10-01T22:04:24.962583055Z``: up to nine
-    fractional digits) into an aware UTC ``datetime`` (microseconds; extra digits cut).
-
-    Raises:
-        ValueError: not an ISO 8601 timestamp.
-    """
-    match = _FRACTION_RE.match(value.strip())
-    if not match:
-        msg = f"not a Foundry timestamp: {value!r}"
-        raise ValueError(msg)
-    head, fraction, zone = match.groups()
-    text = head + (f".{(fraction or '')[:6].ljust(6, '0')}" if fraction else "") + (zone or "")
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
 
 
 def bookmark_time(value: datetime) -> str:

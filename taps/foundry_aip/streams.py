@@ -26,13 +26,13 @@ from singer_sdk import StreamSchema
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import JSONPathPaginator
 
+from taps.common.timestamps import parse_timestamp
 from taps.foundry_aip.client import (
     SCHEMAS,
     FoundryStream,
     PageTokenRejected,
     SessionGone,
     bookmark_time,
-    parse_foundry_time,
 )
 
 if t.TYPE_CHECKING:
@@ -145,7 +145,7 @@ class SessionsStream(FoundryStream):
         record = dict(row)
         record["agent_rid"] = (context or {}).get("agent_rid") or row.get("agentRid")
         raw = (row.get("metadata") or {}).get("updatedTime")
-        record["updated_time"] = bookmark_time(parse_foundry_time(raw)) if raw else None
+        record["updated_time"] = bookmark_time(parse_timestamp(raw)) if raw else None
         return record
 
     def get_child_context(self, record: dict, context: dict | None) -> dict:  # noqa: ARG002

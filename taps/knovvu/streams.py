@@ -28,7 +28,14 @@ from singer_sdk import Stream, StreamSchema
 from taps.common.redact import strip_query
 from taps.common.schemas import schema_directory
 from taps.common.storage import FileStore
-from taps.knovvu.archive import ArchiveError, ArchiveFetcher, LinkExpired, StoredArchive, fetch_archive
+from taps.common.timestamps import parse_timestamp
+from taps.knovvu.archive import (
+    ArchiveError,
+    ArchiveFetcher,
+    LinkExpired,
+    StoredArchive,
+    fetch_archive,
+)
 from taps.knovvu.client import DayOutOfRetention, KnovvuStream, RateLimited
 from taps.knovvu.progress import DownloadBudget, Progress, plan_days
 
@@ -129,7 +136,7 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
     def get_records(self, context: types.Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """Manifests for each day to fetch, oldest first; children download the hours."""
         start = self.config.get("start_date")
-        start_day = datetime.fromisoformat(start.replace("Z", "+00:00")).date() if start else None
+        start_day = parse_timestamp(start).date() if start else None
         today = utc_now().date()
         plan = plan_days(self.progress, start_day, today)
         if plan.beyond_retention:

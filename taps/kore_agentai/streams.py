@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from singer_sdk import Stream, StreamSchema
 
 from taps.common.schemas import schema_directory
+from taps.common.timestamps import parse_timestamp
 from taps.common.windows import date_windows
 from taps.kore_agentai.client import PAGE_SIZE, KoreAgentAIStream
 
@@ -31,15 +32,6 @@ SCHEMAS = schema_directory("kore_agentai")
 #: the vendor's maximum range: ``from``..``to`` inclusive spans at most 7 days.
 MAX_WINDOW_DAYS = 7
 
-
-def parse_timestamp(value: str) -> datetime:
-    """Parse the vendor's ISO 8601 ``startTime`` (``...Z``) to an aware UTC datetime.
-
-    Raises:
-        ValueError: not an ISO 8601 timestamp.
-    """
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 class ConversationsStream(KoreAgentAIStream):

@@ -8,7 +8,6 @@ client secret, claim ``appId`` = client id) and ``accountId``.
 from __future__ import annotations
 
 import typing as t
-from datetime import datetime
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
@@ -22,6 +21,7 @@ from taps.common.tap import (
     lookback_setting,
     secret_setting,
 )
+from taps.common.timestamps import parse_timestamp
 from taps.kore_agentai.streams import ConversationMessagesStream, ConversationsStream
 
 DEFAULT_API_URL = "https://platform.kore.ai"
@@ -65,7 +65,7 @@ class TapKoreAgentAI(VendorTap):
             errors.append("start_date is required: the API is queried by date windows, starting from this date")
         else:
             try:
-                datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+                parse_timestamp(str(start))
             except ValueError:
                 errors.append("start_date must be an ISO 8601 date-time, e.g. 2025-10-01T00:00:00Z")
         return errors

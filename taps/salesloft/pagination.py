@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import requests
 from singer_sdk.pagination import BaseAPIPaginator
 
-from taps.common.client import parse_timestamp
+from taps.common.timestamps import parse_timestamp
 
 
 @dataclass(frozen=True)

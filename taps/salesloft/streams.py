@@ -26,7 +26,8 @@ from singer_sdk import StreamSchema
 from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import JSONPathPaginator
 
-from taps.common.client import VendorAPIError, parse_timestamp
+from taps.common.client import VendorAPIError
+from taps.common.timestamps import parse_timestamp
 from taps.salesloft.client import PER_PAGE, SCHEMAS, SalesloftStream
 from taps.salesloft.pagination import KeysetToken, UpdatedAtKeysetPaginator
 

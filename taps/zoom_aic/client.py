@@ -53,11 +53,6 @@ def format_archive_time(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime(ARCHIVE_DATETIME_FORMAT)
 
 
-def parse_zoom_time(value: str) -> datetime:
-    """Parse a Zoom ISO-8601 UTC time (``2021-05-26T05:23:18Z``) into an aware datetime."""
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
 
 def archive_windows(start: datetime, end: datetime, span: timedelta = MAX_ARCHIVE_SPAN) -> list[tuple[datetime, datetime]]:
     """Inclusive whole-second windows ``(from, to)`` covering ``start..end``.

@@ -26,6 +26,7 @@ from singer_sdk.pagination import JSONPathPaginator
 
 from taps.common.redact import strip_query
 from taps.common.schemas import schema_directory
+from taps.common.timestamps import parse_timestamp
 from taps.zoom_aic.client import (
     ARCHIVE_SCOPES,
     MAX_PHYSICAL_FILES,
@@ -35,7 +36,6 @@ from taps.zoom_aic.client import (
     ZoomStream,
     archive_windows,
     format_archive_time,
-    parse_zoom_time,
 )
 from taps.zoom_aic.downloads import Downloader, FileDownloadError
 
@@ -177,15 +177,15 @@ class ConversationArchivesStream(ZoomStream):
         ``lookback_days``), else ``start_date``."""
         bookmark = self.get_context_state(context).get("replication_key_value")
         if bookmark:
-            start = parse_zoom_time(str(bookmark)) + ONE_SECOND
+            start = parse_timestamp(str(bookmark)) + ONE_SECOND
             lookback = int(self.config.get("lookback_days") or 0)
             return start - timedelta(days=lookback)
-        return parse_zoom_time(str(self.config["start_date"]))
+        return parse_timestamp(str(self.config["start_date"]))
 
     def last_to(self) -> datetime:
         """``end_date`` when set, else now (UTC)."""
         end = self.config.get("end_date")
-        return parse_zoom_time(str(end)) if end else datetime.now(timezone.utc)
+        return parse_timestamp(str(end)) if end else datetime.now(timezone.utc)
 
     @property
     def histories_wanted(self) -> bool:
@@ -266,7 +266,7 @@ class ConversationArchivesStream(ZoomStream):
         """
         downloader = Downloader(self, self._tap.file_store)
         user = safe_key_part(record["user_id"])
-        start, end = parse_zoom_time(record["start_time"]), parse_zoom_time(record["end_time"])
+        start, end = parse_timestamp(record["start_time"]), parse_timestamp(record["end_time"])
         out: dict[str, t.Any] = {"history": None, "attachments": []}
         url = descriptor.get("aic_history_download_url")
         if url and self.histories_wanted:

@@ -11,7 +11,6 @@ one token per process (3600 s, renewed 5 minutes early, re-minted once on a
 from __future__ import annotations
 
 import typing as t
-from datetime import datetime
 from functools import cached_property
 from urllib.parse import urlsplit
 
@@ -29,6 +28,7 @@ from taps.common.tap import (
     secret_setting,
     token_url_setting,
 )
+from taps.common.timestamps import parse_timestamp
 from taps.zoom_aic.client import DailyLimitReached
 from taps.zoom_aic.streams import (
     ArchiveAttachmentsStream,
@@ -113,11 +113,7 @@ class TapZoomAIC(VendorTap):
         if not self.config.get("start_date"):
             errors.append("start_date is required: the first date-time whose AI Companion archives are read")
         elif self.config.get("end_date"):
-            start = datetime.fromisoformat(str(self.config["start_date"]).replace("Z", "+00:00"))
-            end = datetime.fromisoformat(str(self.config["end_date"]).replace("Z", "+00:00"))
-            if start.tzinfo is None or end.tzinfo is None:
-                start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
-            if end < start:
+            if parse_timestamp(self.config["end_date"]) < parse_timestamp(self.config["start_date"]):
                 errors.append("end_date must not be before start_date")
         if self.config.get("user_statuses") == [] and not self.config.get("user_ids"):
             errors.append("user_statuses must name at least one status (active, inactive, pending)")

@@ -1,0 +1,38 @@
+"""Vendor timestamps as aware UTC ``datetime`` objects.
+
+Every vendor here sends ISO 8601: Salesloft ``2025-02-13T22:11:57.792Z``,
+Zoom ``2021-05-26T05:23:18Z``, Kore.ai ``...Z``, Foundry up to nine
+fractional digits (``2024-10-01T22:04:24.962583055Z``). One parser for all.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+_FRACTION_RE = re.compile(r"^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(.*)$")
+
+
+def parse_timestamp(value: str | datetime) -> datetime:
+    """An ISO 8601 value (``Z``, an offset, or naive meaning UTC) as an aware UTC ``datetime``.
+
+    Fractions of a second beyond microseconds (Foundry sends nanoseconds) are cut;
+    a ``datetime`` passes through (naive taken as UTC).
+
+    Raises:
+        ValueError: not an ISO 8601 date or date-time.
+    """
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = str(value).strip()
+        match = _FRACTION_RE.match(text)
+        if match and match.group(2):
+            head, fraction, zone = match.groups()
+            text = f"{head}.{fraction[:6].ljust(6, '0')}{zone}"
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            msg = f"not an ISO 8601 timestamp: {text[:40]!r}"
+            raise ValueError(msg) from None
+    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
