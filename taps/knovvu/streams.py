@@ -27,6 +27,7 @@ from singer_sdk import Stream, StreamSchema
 
 from taps.common.redact import strip_query
 from taps.common.schemas import schema_directory
+from taps.common.state import write_state_now
 from taps.common.storage import FileStore
 from taps.common.timestamps import parse_timestamp
 from taps.knovvu.archive import (
@@ -76,8 +77,7 @@ class KnovvuRun:
 class _StateMixin(Stream):
     def flush_state(self) -> None:
         """Write a STATE message now (progress is stored in the manifests bookmark)."""
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        write_state_now(self)
 
     @property
     def run(self) -> KnovvuRun:

@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from singer_sdk import Stream, StreamSchema
 
 from taps.common.schemas import schema_directory
+from taps.common.state import write_state_now
 from taps.common.timestamps import parse_timestamp
 from taps.common.windows import date_windows
 from taps.kore_agentai.client import PAGE_SIZE, KoreAgentAIStream
@@ -141,8 +142,7 @@ class ConversationsStream(KoreAgentAIStream):
         if old is None or self._window_max[0] > parse_timestamp(str(old)):
             state["replication_key"] = self.replication_key
             state["replication_key_value"] = self._window_max[1]
-            self.state_manager.is_flushed = False
-            self._write_state_message()
+            write_state_now(self)
 
     # --- records and children -------------------------------------------------
 
