@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from taps.common.sandbox import SandboxServer  # noqa: E402
-from taps.knovvu.sandbox import KnovvuSandbox  # noqa: E402
+from sandboxes.base import SandboxServer  # noqa: E402
+from sandboxes.knovvu import KnovvuSandbox  # noqa: E402
 
 
 def run_once(app: KnovvuSandbox, url: str, size_bytes: int, files: int) -> dict:

@@ -8,7 +8,7 @@ export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false
 .venv/bin/meltano install
 mkdir -p output
 rm -f output/sandbox.json
-.venv/bin/conversation-sandbox --ready-file output/sandbox.json > output/sandbox.log 2>&1 &
+.venv/bin/python -m sandboxes --ready-file output/sandbox.json > output/sandbox.log 2>&1 &
 SANDBOX_PID=$!
 trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do [ -s output/sandbox.json ] && break; sleep 0.1; done

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from taps.common.sandbox import SandboxServer
+from sandboxes.base import SandboxServer
 from taps.common.storage import open_url
-from taps.knovvu.sandbox import KnovvuSandbox
+from sandboxes.knovvu import KnovvuSandbox
 
 
 class Clock:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taps.common.sandbox import SandboxServer
-from taps.foundry_aip.sandbox import DOCUMENTED_AGENT_RID, SECOND_AGENT_RID, FoundryAIPSandbox
+from sandboxes.base import SandboxServer
+from sandboxes.foundry_aip import DOCUMENTED_AGENT_RID, SECOND_AGENT_RID, FoundryAIPSandbox
 from tests.meltano_harness import ensure_installed, meltano_run, table_counts, table_rows
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from taps.common.sandbox import SandboxServer
-from taps.foundry_aip.sandbox import FoundryAIPSandbox
+from sandboxes.base import SandboxServer
+from sandboxes.foundry_aip import FoundryAIPSandbox
 from taps.foundry_aip.tap import TapFoundryAIP
 
 _APP = FoundryAIPSandbox()

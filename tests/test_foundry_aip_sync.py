@@ -11,10 +11,10 @@ import math
 
 import pytest
 
-from taps.common.sandbox import SandboxServer
+from sandboxes.base import SandboxServer
 from taps.common.timestamps import parse_timestamp
 from taps.foundry_aip.client import bookmark_time
-from taps.foundry_aip.sandbox import (
+from sandboxes.foundry_aip import (
     DOCUMENTED_AGENT_RID,
     DOCUMENTED_SESSION,
     SECOND_AGENT_RID,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from taps.common.sandbox import SandboxServer
-from taps.knovvu.sandbox import KnovvuSandbox
+from sandboxes.base import SandboxServer
+from sandboxes.knovvu import KnovvuSandbox
 from tests.meltano_harness import ensure_installed, meltano_run, table_counts, table_rows
 
 

@@ -6,8 +6,8 @@ import tempfile
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from taps.common.sandbox import SandboxServer
-from taps.knovvu.sandbox import KnovvuSandbox
+from sandboxes.base import SandboxServer
+from sandboxes.knovvu import KnovvuSandbox
 from taps.knovvu.tap import TapKnovvu
 
 SERVER = SandboxServer(KnovvuSandbox(downloads_per_hour=100_000)).start()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from taps.knovvu.sandbox import ERR_LINK_EXPIRED, ERR_RATE, ERR_TOKEN
+from sandboxes.knovvu import ERR_LINK_EXPIRED, ERR_RATE, ERR_TOKEN
 from taps.knovvu.tap import TapKnovvu
 from tests.helpers import run_tap, run_tap_cli
 from tests.knovvu_fixtures import Clock, clock, config_for, file_key, make_server, stored_sha256  # noqa: F401

@@ -11,7 +11,7 @@ import pytest
 from taps.knovvu.archive import file_key, key_part, unsafe_entry
 from taps.knovvu.client import RateLimited
 from taps.knovvu.progress import DownloadBudget, Progress, plan_days
-from taps.knovvu.zipgen import Entry, archive_size, stream_archive
+from sandboxes.knovvu_zipgen import Entry, archive_size, stream_archive
 
 
 @pytest.mark.parametrize(("name", "unsafe"), [

@@ -6,8 +6,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from taps.common.sandbox import SandboxServer
-from taps.kore_agentai.sandbox import KoreAgentAISandbox
+from sandboxes.base import SandboxServer
+from sandboxes.kore_agentai import KoreAgentAISandbox
 from tests.meltano_harness import ensure_installed, meltano_run, table_counts, table_rows
 
 START = date(2025, 10, 1)  # the dev environment's start_date

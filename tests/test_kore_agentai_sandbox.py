@@ -9,8 +9,8 @@ import jwt
 import pytest
 import requests
 
-from taps.common.sandbox import SandboxServer
-from taps.kore_agentai.sandbox import DOCUMENTED_RECORDS, KoreAgentAISandbox, day_start
+from sandboxes.base import SandboxServer
+from sandboxes.kore_agentai import DOCUMENTED_RECORDS, KoreAgentAISandbox, day_start
 
 LAST_DAY = date(2026, 3, 31)
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from taps.common.sandbox import SandboxServer
-from taps.kore_agentai.sandbox import KoreAgentAISandbox
+from sandboxes.base import SandboxServer
+from sandboxes.kore_agentai import KoreAgentAISandbox
 from taps.kore_agentai.tap import TapKoreAgentAI
 
 _APP = KoreAgentAISandbox()

@@ -12,8 +12,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from taps.common.sandbox import SandboxServer
-from taps.kore_agentai.sandbox import KoreAgentAISandbox, parse_iso
+from sandboxes.base import SandboxServer
+from sandboxes.kore_agentai import KoreAgentAISandbox, parse_iso
 from taps.kore_agentai.tap import TapKoreAgentAI
 from tests.helpers import catalog_for, run_tap, run_tap_cli
 

@@ -14,7 +14,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-from taps.sandbox_cli import SANDBOXES
 from tests.helpers import REPO
 
 
@@ -32,8 +31,11 @@ def test_wheel_installs_every_tap_with_its_schemas(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=600)
     env = {**os.environ, "PYTHONPATH": str(target)}
-    packages = sorted({path.split(":")[0].rsplit(".", 1)[0] for path, _ in SANDBOXES.values()})
-    assert "taps.salesloft" in packages
+    assert not [n for n in names if n.startswith("sandboxes/") or "sandbox" in n.rsplit("/", 1)[-1]], names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "sandbox" not in zipfile.ZipFile(wheel).read(entry_points).decode()
+    packages = [f"taps.{p.name}" for p in sorted((REPO / "taps").iterdir()) if (p / "__main__.py").exists()]
+    assert len(packages) == 5, packages
     for package in packages:
         proc = subprocess.run([sys.executable, "-m", package, "--discover"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120, check=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taps.common.sandbox import SandboxServer
-from taps.salesloft.sandbox import SalesloftSandbox
+from sandboxes.base import SandboxServer
+from sandboxes.salesloft import SalesloftSandbox
 from tests.meltano_harness import ensure_installed, meltano_run, table_counts, table_rows
 
 pytestmark = pytest.mark.e2e

@@ -6,9 +6,9 @@ import typing as t
 
 import pytest
 
-from taps.common.sandbox import SandboxServer
+from sandboxes.base import SandboxServer
 from taps.salesloft import ratelimit
-from taps.salesloft.sandbox import SalesloftSandbox
+from sandboxes.salesloft import SalesloftSandbox
 from taps.salesloft.tap import TapSalesloft
 from tests.helpers import catalog_for, run_tap, run_tap_cli
 

@@ -6,8 +6,8 @@ import atexit
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from taps.common.sandbox import SandboxServer
-from taps.salesloft.sandbox import SalesloftSandbox
+from sandboxes.base import SandboxServer
+from sandboxes.salesloft import SalesloftSandbox
 from taps.salesloft.tap import TapSalesloft
 
 _APP = SalesloftSandbox(budget=1_000_000, conversations=120)

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from taps.common.timestamps import parse_timestamp
-from taps.common.sandbox import SandboxServer
-from taps.salesloft.sandbox import SalesloftSandbox
+from sandboxes.base import SandboxServer
+from sandboxes.salesloft import SalesloftSandbox
 from taps.salesloft.tap import TapSalesloft
 from tests.helpers import catalog_for, run_tap
 

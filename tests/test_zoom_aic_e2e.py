@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from taps.common.sandbox import SandboxServer
-from taps.zoom_aic.sandbox import ZoomAICSandbox, parse_strict
+from sandboxes.base import SandboxServer
+from sandboxes.zoom_aic import ZoomAICSandbox, parse_strict
 from tests.meltano_harness import ensure_installed, meltano_run, table_counts, table_rows
 
 

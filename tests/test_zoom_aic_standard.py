@@ -6,8 +6,8 @@ import tempfile
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from taps.common.sandbox import SandboxServer
-from taps.zoom_aic.sandbox import ZoomAICSandbox
+from sandboxes.base import SandboxServer
+from sandboxes.zoom_aic import ZoomAICSandbox
 from taps.zoom_aic.tap import TapZoomAIC
 
 _APP = ZoomAICSandbox()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from taps.common.sandbox import SandboxServer
+from sandboxes.base import SandboxServer
 from taps.common.storage import open_url
-from taps.zoom_aic.sandbox import DOCUMENTED_ARCHIVE, ZoomAICSandbox, parse_strict
+from sandboxes.zoom_aic import DOCUMENTED_ARCHIVE, ZoomAICSandbox, parse_strict
 from taps.zoom_aic.tap import TapZoomAIC
 from tests.helpers import TapRun, catalog_for, parse_singer, run_tap, run_tap_cli
 

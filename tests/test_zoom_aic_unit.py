@@ -10,7 +10,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from taps.common.timestamps import parse_timestamp
 from taps.zoom_aic.client import MAX_ARCHIVE_SPAN, archive_windows, format_archive_time
 from taps.zoom_aic.downloads import is_zoom_host
-from taps.zoom_aic.sandbox import DOCUMENTED_ARCHIVE
+from sandboxes.zoom_aic import DOCUMENTED_ARCHIVE
 from taps.zoom_aic.streams import safe_key_part
 from taps.zoom_aic.tap import TapZoomAIC
 

@@ -9,5 +9,4 @@ Modules:
     settings -- the config-schema vocabulary shared by the taps.
     windows  -- split a date range into spans of at most N days.
     storage  -- write byte streams to a folder or fsspec URL with sha256 and size.
-    sandbox  -- threaded local HTTP emulator base with fault injection.
 """

@@ -41,8 +41,8 @@ import typing as t
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import quote, unquote
 
-from taps.common.sandbox import SandboxApp, SandboxRequest, SandboxResponse, json_response
-from taps.knovvu.zipgen import Entry, archive_size, overhead, stream_archive
+from sandboxes.base import SandboxApp, SandboxRequest, SandboxResponse, json_response
+from sandboxes.knovvu_zipgen import Entry, archive_size, overhead, stream_archive
 
 ERR_INVALID_DATE = "Invalid date format for 'utcDay'. Please use the format YYYY-MM-DD."
 ERR_FUTURE = "'utcDay' cannot be in the future. Please provide a past date."

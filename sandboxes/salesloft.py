@@ -36,7 +36,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
-from taps.common.sandbox import SandboxApp, SandboxRequest, SandboxResponse, json_response
+from sandboxes.base import SandboxApp, SandboxRequest, SandboxResponse, json_response
 
 DOCUMENTED_CONVERSATION: dict[str, t.Any] = {
     "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",

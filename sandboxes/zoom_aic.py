@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from urllib.parse import unquote
 
-from taps.common.sandbox import SandboxApp, SandboxRequest, SandboxResponse, json_response
+from sandboxes.base import SandboxApp, SandboxRequest, SandboxResponse, json_response
 
 DOCUMENTED_ARCHIVE: dict[str, t.Any] = {
     "user_id": "ABCDEF123456",

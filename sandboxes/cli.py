@@ -1,38 +1,35 @@
-"""``conversation-sandbox``: start every vendor emulator on 127.0.0.1.
+"""``python -m sandboxes``: start every vendor emulator on 127.0.0.1.
 
 Prints each sandbox's URL and a ready-to-use tap config, then serves until
 interrupted (Ctrl-C or SIGTERM). Ports are fixed by default so Meltano's
 ``dev`` environment can point at them; ``--port-base 0`` picks free ports.
 
-Each tap registers its emulator in ``SANDBOXES``: name -> (import path,
-default port).
+``SANDBOXES`` names each emulator: name -> (emulator class, default port).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import signal
 import sys
 import threading
 import typing as t
 
-from taps.common.sandbox import SandboxServer
+from sandboxes.base import SandboxApp, SandboxServer
+from sandboxes.foundry_aip import FoundryAIPSandbox
+from sandboxes.knovvu import KnovvuSandbox
+from sandboxes.kore_agentai import KoreAgentAISandbox
+from sandboxes.salesloft import SalesloftSandbox
+from sandboxes.zoom_aic import ZoomAICSandbox
 
-SANDBOXES: dict[str, tuple[str, int]] = {
-    "salesloft": ("taps.salesloft.sandbox:SalesloftSandbox", 8801),
-    "kore_agentai": ("taps.kore_agentai.sandbox:KoreAgentAISandbox", 8805),
-    "knovvu": ("taps.knovvu.sandbox:KnovvuSandbox", 8803),
-    "foundry_aip": ("taps.foundry_aip.sandbox:FoundryAIPSandbox", 8804),
-    "zoom_aic": ("taps.zoom_aic.sandbox:ZoomAICSandbox", 8802),
+SANDBOXES: dict[str, tuple[type[SandboxApp], int]] = {
+    "salesloft": (SalesloftSandbox, 8801),
+    "zoom_aic": (ZoomAICSandbox, 8802),
+    "knovvu": (KnovvuSandbox, 8803),
+    "foundry_aip": (FoundryAIPSandbox, 8804),
+    "kore_agentai": (KoreAgentAISandbox, 8805),
 }
-
-
-def load_app(path: str) -> t.Any:
-    """Instantiate the emulator class named ``module:Class``."""
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown sandbox(es): {', '.join(unknown)}")
     servers = {}
     for name in args.names or list(SANDBOXES):
-        path, port = SANDBOXES[name]
-        app = load_app(path)
+        app_class, port = SANDBOXES[name]
+        app = app_class()
         servers[name] = SandboxServer(app, port=port if args.port_base is None else args.port_base).start()
     summary = {name: {"url": s.url, "config": s.app.demo_config(s.url)} for name, s in servers.items()}
     text = json.dumps(summary, indent=2)
@@ -68,5 +65,3 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -44,7 +44,7 @@ import typing as t
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from taps.common.sandbox import SandboxApp, SandboxRequest, SandboxResponse, json_response
+from sandboxes.base import SandboxApp, SandboxRequest, SandboxResponse, json_response
 
 DOCUMENTED_AGENT_RID = "ri.aip-agents..agent.732cd5b4-7ca7-4219-aabb-6e976faf63b1"
 SECOND_AGENT_RID = "ri.aip-agents..agent.0b7f3c9e-5d1a-4e2b-9c3f-6a8d2e4f1b70"

@@ -50,7 +50,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import jwt
 
-from taps.common.sandbox import SandboxApp, SandboxRequest, SandboxResponse, json_response
+from sandboxes.base import SandboxApp, SandboxRequest, SandboxResponse, json_response
 
 PATH_PREFIX = "/agentassist/api/v1/public/"
 MAX_LIMIT = 20
