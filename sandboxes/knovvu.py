@@ -16,8 +16,11 @@ Recordings API", see ``shared/providers/zoom_aic_and_knovvu.md`` §2):
   streamed in chunks, ``Content-Length`` = the link's ``sizeBytes``. They
   refuse a request carrying ``Authorization`` (MinIO: 400 InvalidArgument),
   answer 403 on a bad signature, 401 "download link has expired" after
-  ``link_ttl_seconds`` or ``expire_links()``, and 429 "Download limit
-  exceeded" past ``downloads_per_hour`` downloads in a rolling hour.
+  ``link_ttl_seconds`` or ``expire_links()``.
+* 429 "Download limit exceeded" past ``downloads_per_hour`` counted calls in
+  a rolling hour. The docs do not say what a "download" is, so what counts is
+  configurable: ``limit_counts`` holds ``"manifests"`` (the API calls; the
+  default), ``"zips"`` (the presigned GETs) or both (one shared counter).
 
 Data is deterministic: yesterday (UTC) is the documented example manifest
 (hours 00, 01 no_data, 02, 23 with their counts, sizes and day totals
@@ -95,7 +98,7 @@ class KnovvuSandbox(SandboxApp):
         feature_enabled: False answers 403 on manifests.
         corrupt_hours / zip_slip_hours: ``(day, hour)`` pairs served as a
             CRC-broken ZIP / with extra ``../`` and absolute entries.
-        downloads: clock times of served downloads (rate limit window).
+        downloads: clock times of counted calls (rate limit window).
         served: ``(day, hour)`` of every archive served.
     """
 
@@ -107,6 +110,7 @@ class KnovvuSandbox(SandboxApp):
         seed: int = 11,
         retention_days: int = 3,
         downloads_per_hour: int = 5,
+        limit_counts: t.Iterable[str] = ("manifests",),
         link_ttl_seconds: float = 3600,
         retry_after: str | None = None,
         today: date | None = None,
@@ -115,7 +119,8 @@ class KnovvuSandbox(SandboxApp):
         """Args:
         seed: seed for generated sessions and audio bytes.
         retention_days: tenant retention (1-7 days; older days answer 404).
-        downloads_per_hour: presigned downloads allowed per rolling hour.
+        downloads_per_hour: counted calls allowed per rolling hour.
+        limit_counts: which calls count: ``"manifests"``, ``"zips"`` or both.
         link_ttl_seconds: presigned link lifetime.
         retry_after: ``Retry-After`` value sent with 429 (the vendor documents none).
         today: the emulator's current UTC day (default: from ``clock``).
@@ -128,6 +133,10 @@ class KnovvuSandbox(SandboxApp):
         self.today = today or datetime.fromtimestamp(clock(), timezone.utc).date()
         self.retention_days = retention_days
         self.downloads_per_hour = downloads_per_hour
+        self.limit_counts = set(limit_counts)
+        if not self.limit_counts <= {"manifests", "zips"}:
+            msg = f"limit_counts must hold 'manifests' and/or 'zips', not {sorted(self.limit_counts)}"
+            raise ValueError(msg)
         self.link_ttl_seconds = link_ttl_seconds
         self.retry_after = retry_after
         self.feature_enabled = True
@@ -138,6 +147,7 @@ class KnovvuSandbox(SandboxApp):
         self.downloads: list[float] = []
         self.served: list[tuple[str, str]] = []  # (day, hour) of every archive served, in order
         self.tokens_issued = 0
+        self.rate_limited = 0  # 429s answered because the hour's limit was spent
         self._signing_key = hashlib.sha256(f"sandbox-{seed}".encode()).digest()
         self._entries_cache: dict[tuple[str, str, bool], list[Entry]] = {}
         self._cache_lock = threading.Lock()
@@ -365,6 +375,8 @@ class KnovvuSandbox(SandboxApp):
             return json_response({"error": ERR_FUTURE}, 400)
         if day < self.today - timedelta(days=self.retention_days) or raw_day not in self.days:
             return json_response({"error": ERR_RETENTION}, 404)
+        if "manifests" in self.limit_counts and (limited := self._count_download()) is not None:
+            return limited
         return json_response(self._manifest_body(raw_day, f"http://{request.headers.get('host', '127.0.0.1')}"))
 
     def _manifest_body(self, day: str, base: str) -> dict:
@@ -417,16 +429,25 @@ class KnovvuSandbox(SandboxApp):
         now = self.clock()
         if self.links[signature] <= now:
             return json_response({"error": ERR_LINK_EXPIRED}, 401)
+        if "zips" in self.limit_counts and (limited := self._count_download()) is not None:
+            return limited
         with self.lock:
-            self.downloads = [d for d in self.downloads if d > now - 3600]
-            if len(self.downloads) >= self.downloads_per_hour:
-                headers = {"Retry-After": self.retry_after} if self.retry_after else {}
-                return json_response({"error": ERR_RATE}, 429, headers)
-            self.downloads.append(now)
             self.served.append((day, hour))
         entries = self.entries(day, hour)
         return SandboxResponse(200, stream_archive(entries, corrupt=(day, hour) in self.corrupt_hours),
                                {"Content-Type": "application/zip"}, content_length=archive_size(entries))
+
+    def _count_download(self) -> SandboxResponse | None:
+        """Count one call toward the hourly limit; the 429 answer once it is spent, else ``None``."""
+        now = self.clock()
+        with self.lock:
+            self.downloads = [d for d in self.downloads if d > now - 3600]
+            if len(self.downloads) >= self.downloads_per_hour:
+                self.rate_limited += 1
+                headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+                return json_response({"error": ERR_RATE}, 429, headers)
+            self.downloads.append(now)
+        return None
 
     @staticmethod
     def _s3_error(status: int, code: str, message: str) -> SandboxResponse:

@@ -99,11 +99,39 @@ def test_presigned_urls_get_no_authorization_and_today_is_never_asked(server, tm
     assert manifest_days(app) == sorted(manifest_days(app))
 
 
-def test_429_stops_cleanly_and_resumes_without_duplicates_or_gaps(clock: Clock, tmp_path: Path) -> None:
-    srv = make_server(clock=clock)  # the vendor's 5 downloads per rolling hour
+def test_one_run_archives_every_hour_when_only_manifest_calls_are_limited(tmp_path: Path) -> None:
+    """Defect 5: the vendor limits manifest calls (5 an hour); ZIP GETs are free, so one run gets every hour."""
+    srv = make_server(limit_counts=("manifests",))  # the vendor's 5 per rolling hour, on the API calls
     try:
         app = srv.app
-        config = config_for(srv, tmp_path / "store")
+        run = run_tap(TapKnovvu, config_for(srv, tmp_path / "store", downloads_per_hour=5))
+        assert run.error is None
+        assert {file_key(r) for r in run.records["recording_files"]} == set(app.expected_files())
+        assert sorted(app.served) == sorted(available_hours(app))
+        assert app.rate_limited == 0
+        bookmark = run.final_state["bookmarks"]["daily_recording_manifests"]
+        assert not bookmark["incomplete_days"] and bookmark["replication_key_value"] == app.documented_day
+        assert not bookmark.get("zip_gets_counted")
+    finally:
+        srv.stop()
+
+
+def an_hour_later(state: dict, clock: Clock) -> dict:
+    """Move the sandbox's clock an hour on, and the call times the tap kept in state an hour back."""
+    clock.offset += 3601
+    state = json.loads(json.dumps(state))
+    bookmark = state["bookmarks"]["daily_recording_manifests"]
+    for key in ("recent_manifest_calls", "recent_zip_gets"):
+        bookmark[key] = [t - 3601 for t in bookmark.get(key, [])]
+    return state
+
+
+def test_zip_limit_is_learned_from_the_vendors_429_and_kept_in_state(clock: Clock, tmp_path: Path) -> None:
+    """A vendor that counts ZIP GETs: the first 429 teaches the tap, later runs pace ZIPs and meet no 429."""
+    srv = make_server(clock=clock, limit_counts=("zips",))
+    try:
+        app = srv.app
+        config = config_for(srv, tmp_path / "store", downloads_per_hour=5)
         state, seen, runs = None, [], 0
         while runs < 10:
             runs += 1
@@ -113,31 +141,72 @@ def test_429_stops_cleanly_and_resumes_without_duplicates_or_gaps(clock: Clock, 
             hours = [(r["date"], r["hour"]) for r in run.records["hourly_archives"] if r["status"] == "available"]
             assert len(hours) <= 5
             state = run.final_state
-            if not state["bookmarks"]["daily_recording_manifests"]["incomplete_days"] and \
-                    state["bookmarks"]["daily_recording_manifests"].get("replication_key_value") == app.documented_day:
+            bookmark = state["bookmarks"]["daily_recording_manifests"]
+            assert bookmark["zip_gets_counted"] is True
+            if not bookmark["incomplete_days"] and bookmark.get("replication_key_value") == app.documented_day:
                 break
-            clock.offset += 3601  # an hour later
+            state = an_hour_later(state, clock)
         assert runs == 3  # 15 hours, 5 per hour
         assert len({file_key(r) for r in seen}) == len(seen) == len(app.expected_files())
         assert sorted(app.served) == sorted(available_hours(app))  # each archive downloaded exactly once
-        assert len(downloads(app)) == len(app.served) + 2  # runs 1 and 2 each met one 429
+        assert app.rate_limited == 1  # only the first run met a 429; later runs paced themselves
+        assert len(downloads(app)) == len(app.served) + 1
     finally:
         srv.stop()
 
 
-def test_proactive_budget_kept_in_state(server, tmp_path: Path) -> None:
-    config = config_for(server, tmp_path / "store", downloads_per_hour=5)
-    first = run_tap(TapKnovvu, config)
-    assert len(downloads(server.app)) == 5
-    bookmark = first.final_state["bookmarks"]["daily_recording_manifests"]
-    assert len(bookmark["recent_downloads"]) == 5
-    second = run_tap(TapKnovvu, config, state=first.final_state)
-    assert len(downloads(server.app)) == 5  # still inside the hour: nothing downloaded
-    assert not second.records["recording_files"]
-    state = json.loads(json.dumps(second.final_state))
-    state["bookmarks"]["daily_recording_manifests"]["recent_downloads"] = [t - 3601 for t in bookmark["recent_downloads"]]
-    run_tap(TapKnovvu, config, state=state)
-    assert len(downloads(server.app)) == 10
+def test_proactive_manifest_budget_kept_in_state(clock: Clock, tmp_path: Path) -> None:
+    srv = make_server(retention_days=7, limit_counts=("manifests",), clock=clock)
+    try:
+        app = srv.app
+        config = config_for(srv, tmp_path / "store", downloads_per_hour=5)
+        first = run_tap(TapKnovvu, config)
+        assert len(manifest_days(app)) == 5 and app.rate_limited == 0
+        bookmark = first.final_state["bookmarks"]["daily_recording_manifests"]
+        assert len(bookmark["recent_manifest_calls"]) == 5
+        second = run_tap(TapKnovvu, config, state=first.final_state)
+        assert len(manifest_days(app)) == 5  # still inside the hour: no call made
+        assert not second.records["recording_files"]
+        state = an_hour_later(second.final_state, clock)
+        third = run_tap(TapKnovvu, config, state=state)
+        assert len(manifest_days(app)) == 7 and app.rate_limited == 0
+        seen = first.records["recording_files"] + third.records["recording_files"]
+        assert {file_key(r) for r in seen} == set(app.expected_files())
+    finally:
+        srv.stop()
+
+
+def test_staged_zips_live_beside_storage_and_leftovers_are_cleaned(server, tmp_path: Path, monkeypatch) -> None:
+    """Defect 9: ZIPs are staged in <storage>/.knovvu-tmp (or temp_dir), never the system temp folder, and a
+    killed run's leftovers are removed by the next run."""
+    import tempfile
+
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    staged = tmp_path / "store" / ".knovvu-tmp"
+    staged.mkdir(parents=True)
+    leftover = staged / "knovvu-999999999-2026-01-01-00-abc.zip"  # a pid that cannot be alive
+    leftover.write_bytes(b"")
+    seen_dirs: list[str] = []
+    real_mkstemp = tempfile.mkstemp
+
+    def spy(*args, **kwargs):
+        seen_dirs.append(str(kwargs.get("dir")))
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", spy)
+    run = run_tap(TapKnovvu, config_for(server, tmp_path / "store"))
+    assert run.records["recording_files"]
+    assert not leftover.exists() and not list(staged.iterdir())
+    assert seen_dirs and set(seen_dirs) == {str(staged)}
+    assert not list(system_tmp.iterdir())
+    custom = tmp_path / "custom-tmp"
+    custom.mkdir()
+    (custom / "knovvu-999999999-2026-01-01-00-x.zip").write_bytes(b"")
+    seen_dirs.clear()
+    run_tap(TapKnovvu, config_for(server, tmp_path / "store2", temp_dir=str(custom)))
+    assert set(seen_dirs) == {str(custom)} and not list(custom.iterdir())
 
 
 def test_wait_on_rate_limit_waits_and_goes_on(server, tmp_path: Path) -> None:
@@ -259,7 +328,7 @@ def test_expired_token_is_reminted_once(server, tmp_path: Path) -> None:
 
 
 def test_no_token_or_signature_in_output(clock: Clock, tmp_path: Path) -> None:
-    srv = make_server(clock=clock)
+    srv = make_server(clock=clock, limit_counts=("zips",))
     try:
         srv.app.faults.add("status", r"^/minio/", status=401, body={"error": ERR_LINK_EXPIRED}, times=1)
         result = run_tap_cli("taps.knovvu", config_for(srv, tmp_path / "store"))

@@ -44,18 +44,34 @@ def test_budget_stops_or_waits() -> None:
     now = [1000.0]
     state: dict = {}
     budget = DownloadBudget(state, 2, wait=False, clock=lambda: now[0])
-    budget.acquire()
-    budget.acquire()
-    with pytest.raises(RateLimited):
-        budget.acquire()
+    budget.acquire_manifest()
+    budget.acquire_manifest()
+    with pytest.raises(RateLimited) as raised:
+        budget.acquire_manifest()
+    assert raised.value.by_vendor is False
     slept = []
 
     def sleep(seconds: float) -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    DownloadBudget(state, 2, wait=True, clock=lambda: now[0], sleep=sleep).acquire()
-    assert slept and sum(slept) >= 3600 and len(state["recent_downloads"]) == 1
+    DownloadBudget(state, 2, wait=True, clock=lambda: now[0], sleep=sleep).acquire_manifest()
+    assert slept and sum(slept) >= 3600 and len(state["recent_manifest_calls"]) == 1
+
+
+def test_zip_gets_are_free_until_learned() -> None:
+    state: dict = {"recent_downloads": [1.0]}
+    budget = DownloadBudget(state, 2, wait=False, clock=lambda: 1000.0)
+    assert "recent_downloads" not in state
+    for _ in range(10):
+        budget.acquire_zip()
+    assert not state.get("recent_zip_gets")
+    budget.learn_zip_limit()
+    budget.acquire_zip()
+    budget.acquire_zip()
+    with pytest.raises(RateLimited):
+        budget.acquire_zip()
+    assert state["zip_gets_counted"] is True and len(state["recent_zip_gets"]) == 2
 
 
 def test_generated_zip_size_and_crc() -> None:

@@ -176,6 +176,60 @@ def _error_text(body: str) -> str:
     return str(payload.get("error") if isinstance(payload, dict) else payload)
 
 
+TEMP_PREFIX = "knovvu-"
+TEMP_SUFFIX = ".zip"
+
+
+def temp_folder(store: FileStore, configured: str | None) -> str:
+    """Where hourly ZIPs are staged while they download: ``configured`` (setting
+    ``temp_dir``), else ``<storage folder>/.knovvu-tmp`` for local storage, else
+    ``<system temp>/tap-knovvu``. Created if missing; leftovers of killed runs
+    are removed (``clean_temp``)."""
+    if configured:
+        folder = configured
+    elif "file" in (store.fs.protocol if isinstance(store.fs.protocol, (tuple, list)) else (store.fs.protocol,)):
+        folder = os.path.join(store.root, ".knovvu-tmp")
+    else:
+        folder = os.path.join(tempfile.gettempdir(), "tap-knovvu")
+    os.makedirs(folder, exist_ok=True)
+    clean_temp(folder)
+    return folder
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_temp(folder: str) -> list[str]:
+    """Remove staged ZIPs left by runs that are no longer alive (a kill mid-download).
+
+    Staged names are ``knovvu-<pid>-<day>-<hour>-<random>.zip``; files of a
+    process still running (a parallel run sharing the folder) are kept.
+    Returns the names removed.
+    """
+    removed = []
+    for name in os.listdir(folder):
+        if not (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
+            continue
+        pid_text = name[len(TEMP_PREFIX):].split("-", 1)[0]
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and _pid_alive(int(pid_text)):
+            continue
+        try:
+            os.remove(os.path.join(folder, name))
+        except FileNotFoundError:
+            continue
+        removed.append(name)
+    if removed:
+        logger.info("Removed %d staged Knovvu archive(s) left by an interrupted run in %s", len(removed), folder)
+    return removed
+
+
 def fetch_archive(  # noqa: PLR0913
     fetcher: ArchiveFetcher,
     store: FileStore,
@@ -195,7 +249,7 @@ def fetch_archive(  # noqa: PLR0913
         ArchiveError: download refused/failed, size mismatch, corrupt ZIP,
             missing or invalid ``metadata.json``.
     """
-    fd, path = tempfile.mkstemp(prefix=f"knovvu-{day}-{hour}-", suffix=".zip", dir=temp_dir)
+    fd, path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-{day}-{hour}-", suffix=TEMP_SUFFIX, dir=temp_dir)
     try:
         with os.fdopen(fd, "w+b") as tmp:
             sha256, size = fetcher.download(url, expected_size, tmp, before_request)

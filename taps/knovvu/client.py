@@ -36,14 +36,16 @@ class RateLimited(Exception):  # noqa: N818 - a condition, not a failure
         message: what happened, without URLs' query strings.
     """
 
-    def __init__(self, message: str, wait_seconds: float | None = None) -> None:
+    def __init__(self, message: str, wait_seconds: float | None = None, *, by_vendor: bool = True) -> None:
         """Args:
         message: redacted description.
         wait_seconds: seconds the vendor asked us to wait, if it said.
+        by_vendor: ``True`` for the vendor's 429, ``False`` for our own proactive budget.
         """
         super().__init__(message)
         self.message = message
         self.wait_seconds = wait_seconds
+        self.by_vendor = by_vendor
 
 
 class KnovvuStream(VendorRESTStream):

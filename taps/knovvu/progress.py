@@ -5,7 +5,9 @@ State lives in the ``daily_recording_manifests`` bookmark::
     {"replication_key": "date",
      "replication_key_value": "2026-05-12",        # newest day attempted to the end
      "incomplete_days": {"2026-05-11": ["00", "02"]},  # days with hours still to fetch -> hours done
-     "recent_downloads": [1778000000.0, ...]}      # download times (epoch s) in the last hour
+     "recent_manifest_calls": [1778000000.0, ...],  # manifest call times (epoch s) in the last hour
+     "zip_gets_counted": false,                     # learned: the vendor 429'd a ZIP GET
+     "recent_zip_gets": [...]}                      # ZIP GET times, paced once zip_gets_counted
 
 Every day up to ``replication_key_value`` is complete, lost (404), or listed
 in ``incomplete_days`` with the hours already stored; a later run fetches the
@@ -118,48 +120,88 @@ def plan_days(progress: Progress, start_date: date | None, today: date) -> DayPl
 
 
 class DownloadBudget:
-    """At most ``limit`` downloads in any rolling hour (Knovvu: 5), kept in state across runs.
+    """At most ``limit`` counted calls in any rolling hour, kept in state across runs.
 
-    ``acquire()`` before each download: when the hour's budget is spent it
-    raises ``RateLimited`` (``wait=False``) or sleeps until a slot frees up.
-    ``limit`` 0 disables the proactive budget (the vendor's 429 still counts).
+    Knovvu documents "at most 5 downloads per hour" without saying what a
+    download is. The API sees the manifest calls; the presigned ZIP GETs go to
+    object storage the API does not see. So the budget is adaptive:
+
+    * manifest calls always count (``acquire_manifest``, state key
+      ``recent_manifest_calls``: epoch seconds of the calls in the last hour);
+    * ZIP GETs are free (``acquire_zip`` does nothing) until the vendor answers
+      429 on one; ``learn_zip_limit()`` then sets ``zip_gets_counted: true`` in
+      state and from then on ZIP GETs are paced too (``recent_zip_gets``).
+
+    A run never stops on its own guess about ZIP GETs before the vendor has
+    said so. When a budget is spent, ``acquire_*`` raises ``RateLimited``
+    (``wait=False``) or sleeps until a slot frees up. ``limit`` 0 disables the
+    proactive budget (the vendor's 429 still stops or waits).
     """
 
     def __init__(self, bookmark: dict, limit: int, *, wait: bool,
                  clock: t.Callable[[], float] = time.time, sleep: t.Callable[[float], None] = time.sleep) -> None:
         """Args:
-        bookmark: state dict holding ``recent_downloads``.
-        limit: downloads per rolling hour; 0 for no proactive limit.
+        bookmark: the ``daily_recording_manifests`` state dict (mutated in place).
+        limit: counted calls per rolling hour, per kind; 0 for no proactive limit.
         wait: sleep instead of raising when the budget is spent.
-        clock, sleep: time functions (tests replace them).
+        clock, sleep: time functions in seconds (tests replace them).
         """
         self.bookmark = bookmark
         self.limit = limit
         self.wait = wait
         self.clock = clock
         self.sleep = sleep
+        bookmark.pop("recent_downloads", None)  # state written before the adaptive budget
 
-    def _recent(self) -> list[float]:
+    @property
+    def zip_gets_counted(self) -> bool:
+        """Whether the vendor has shown (by a 429 on a ZIP GET) that ZIP GETs count."""
+        return bool(self.bookmark.get("zip_gets_counted"))
+
+    def learn_zip_limit(self) -> None:
+        """The vendor answered 429 on a ZIP GET: pace ZIP GETs from now on (kept in state)."""
+        self.bookmark["zip_gets_counted"] = True
+
+    def _recent(self, key: str) -> list[float]:
         now = self.clock()
-        recent = [float(x) for x in self.bookmark.get("recent_downloads", []) if float(x) > now - HOUR_SECONDS]
-        self.bookmark["recent_downloads"] = recent
+        recent = [float(x) for x in self.bookmark.get(key, []) if float(x) > now - HOUR_SECONDS]
+        self.bookmark[key] = recent
         return recent
 
-    def acquire(self) -> None:
-        """Take one download slot.
+    def acquire_manifest(self) -> None:
+        """Take one slot for a manifest call.
 
         Raises:
-            RateLimited: the budget is spent and ``wait`` is off.
+            RateLimited: the hour's budget is spent and ``wait`` is off.
         """
+        self._acquire("recent_manifest_calls", "manifest calls")
+
+    def refund_manifest(self) -> None:
+        """Give back the last manifest slot: the call was refused (404 past retention, 400, 429), no
+        manifest was served, and the docs count downloads, not refusals."""
+        recent = self.bookmark.get("recent_manifest_calls") or []
+        if recent:
+            recent.pop()
+
+    def acquire_zip(self) -> None:
+        """Take one slot for a ZIP GET, once ZIP GETs are known to count; else free.
+
+        Raises:
+            RateLimited: ZIP GETs count, the hour's budget is spent and ``wait`` is off.
+        """
+        if self.zip_gets_counted:
+            self._acquire("recent_zip_gets", "ZIP downloads")
+
+    def _acquire(self, key: str, what: str) -> None:
         if self.limit <= 0:
             return
-        recent = self._recent()
+        recent = self._recent(key)
         while len(recent) >= self.limit:
             free_in = recent[0] + HOUR_SECONDS - self.clock()
             if not self.wait:
-                msg = (f"{len(recent)} Knovvu downloads in the last hour (limit {self.limit}); "
+                msg = (f"{len(recent)} Knovvu {what} in the last hour (limit {self.limit}); "
                        f"the next slot frees up in {free_in / 60:.0f} min")
-                raise RateLimited(msg, free_in)
+                raise RateLimited(msg, free_in, by_vendor=False)
             self.sleep(max(free_in, 0.0) + 1.0)
-            recent = self._recent()
+            recent = self._recent(key)
         recent.append(self.clock())

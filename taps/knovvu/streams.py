@@ -8,8 +8,9 @@ is the hour marked done and a STATE message written. singer-sdk syncs a
 parent record's children before writing the parent record, so the manifest
 record of a day follows its hours.
 
-On 429 (or the proactive 5-per-hour budget) the run stops cleanly with state
-saved, or waits when ``wait_on_rate_limit`` is on. An expired presigned link
+On the vendor's 429 (or the proactive 5-per-hour budget on manifest calls, and
+on ZIP GETs once the vendor has 429'd one: see ``DownloadBudget``) the run
+stops cleanly with state saved, or waits when ``wait_on_rate_limit`` is on. An expired presigned link
 (401 "download link has expired") triggers one fresh manifest call for the
 day. A corrupt archive is logged as an error; its hour stays undone and is
 retried next run. 404 days (past retention) are reported loudly as lost.
@@ -36,7 +37,9 @@ from taps.knovvu.archive import (
     LinkExpired,
     StoredArchive,
     fetch_archive,
+    temp_folder,
 )
+from taps.common.client import VendorAPIError
 from taps.knovvu.client import DayOutOfRetention, KnovvuStream, RateLimited
 from taps.knovvu.progress import DownloadBudget, Progress, plan_days
 
@@ -126,7 +129,12 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
         """
         for attempt in range(MAX_RATE_LIMIT_WAITS + 1):
             try:
-                return next(iter(self.request_records({"utcDay": day})))
+                self.budget.acquire_manifest()  # waits by itself in wait mode
+                try:
+                    return next(iter(self.request_records({"utcDay": day})))
+                except (DayOutOfRetention, RateLimited, VendorAPIError):
+                    self.budget.refund_manifest()
+                    raise
             except RateLimited as exc:
                 if not self.config.get("wait_on_rate_limit") or attempt == MAX_RATE_LIMIT_WAITS:
                     raise
@@ -217,6 +225,11 @@ class HourlyArchivesStream(_StateMixin, Stream):
     def store(self) -> FileStore:
         """Where audio files go (``storage_url``)."""
         return FileStore(self.config["storage_url"])
+
+    @cached_property
+    def temp_dir(self) -> str:
+        """Folder where ZIPs are staged (setting ``temp_dir``, else beside storage); cleaned at start."""
+        return temp_folder(self.store, self.config.get("temp_dir"))
 
     @cached_property
     def fetcher(self) -> ArchiveFetcher:
@@ -317,7 +330,8 @@ class HourlyArchivesStream(_StateMixin, Stream):
                 return fetch_archive(self.fetcher, self.store, day=day, hour=hour, url=link["url"],
                                      expected_size=link.get("sizeBytes"),
                                      keep_archive=bool(self.config.get("keep_archives")),
-                                     before_request=self.manifest_stream.budget.acquire)
+                                     before_request=self.manifest_stream.budget.acquire_zip,
+                                     temp_dir=self.temp_dir)
             except LinkExpired as exc:
                 if renewed:
                     msg = f"{exc}, again right after a fresh manifest; giving up on this hour for this run"
@@ -326,6 +340,11 @@ class HourlyArchivesStream(_StateMixin, Stream):
                 self.run.manifests[day] = self.manifest_stream.fetch_manifest(day)
                 renewed = True
             except RateLimited as exc:
+                if exc.by_vendor and not self.manifest_stream.budget.zip_gets_counted:
+                    self.logger.warning("Knovvu answered 429 on a ZIP download: ZIP downloads count toward its "
+                                        "hourly limit; pacing them too from now on (kept in state)")
+                    self.manifest_stream.budget.learn_zip_limit()
+                    self.flush_state()
                 waits += 1
                 if not self.config.get("wait_on_rate_limit") or waits > MAX_RATE_LIMIT_WAITS:
                     raise

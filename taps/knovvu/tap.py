@@ -56,8 +56,13 @@ class TapKnovvu(VendorTap):
         th.Property("rate_limit_wait_seconds", th.NumberType(minimum=0, maximum=3600), default=720,
                     description="Seconds to wait on 429 when Knovvu sends no Retry-After (wait_on_rate_limit)."),
         th.Property("downloads_per_hour", th.IntegerType(minimum=0, maximum=1000), default=5,
-                    description="Proactive budget of ZIP downloads per rolling hour, kept in state "
-                                "(Knovvu allows 5); 0 relies on the vendor's 429 alone."),
+                    description="Knovvu's documented 5 downloads per rolling hour, kept in state: applied to "
+                                "manifest calls, and to ZIP downloads once Knovvu has answered 429 on one; "
+                                "0 relies on the vendor's 429 alone."),
+        th.Property("temp_dir", th.StringType(nullable=False),
+                    description="Local folder where hourly ZIPs are staged while they download (default: "
+                                ".knovvu-tmp inside a local storage_url, else the system temp folder); "
+                                "leftovers of interrupted runs are removed at the next run."),
         *http_settings(),
     )
 
