@@ -6,6 +6,9 @@ server on 127.0.0.1, port 0 by default (the OS picks a free one), started and
 stopped from Python. Tests switch faults on with ``app.faults.add(...)`` and
 read ``app.requests`` to assert what the tap asked for.
 
+``app.latency_seconds`` (default 0) delays every answer by that many seconds,
+as a remote vendor would; the benchmarks use it (``--latency`` on ``python -m sandboxes``).
+
 Fault kinds (matched by method and a regex on the path, for ``times`` requests):
     status    answer ``status`` with ``body`` and ``headers`` (429 + Retry-After, 5xx, 401 ...)
     drop      close the connection without answering
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import typing as t
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -151,6 +155,8 @@ class SandboxApp:
         self.faults = FaultPlan()
         self.requests: list[SandboxRequest] = []
         self.lock = threading.RLock()
+        #: seconds added before every answer (network and vendor latency); 0 = none.
+        self.latency_seconds = 0.0
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         """Answer one request (vendor emulators override this)."""
@@ -195,6 +201,8 @@ def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
             )
             with app.lock:
                 app.requests.append(request)
+            if app.latency_seconds > 0:
+                time.sleep(app.latency_seconds)
             fault = app.faults.take(request)
             if fault is not None and fault.kind == "drop":
                 self.close_connection = True

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help=f"sandboxes to start (default: all of {', '.join(SANDBOXES)})")
     parser.add_argument("--port-base", type=int, default=None,
                         help="0 to let the OS pick free ports; default: each sandbox's fixed port")
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="seconds added before every answer, as a remote vendor would (default 0)")
     parser.add_argument("--ready-file", help="write the URLs and configs as JSON here once serving")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in SANDBOXES]
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names or list(SANDBOXES):
         app_class, port = SANDBOXES[name]
         app = app_class()
+        app.latency_seconds = args.latency
         servers[name] = SandboxServer(app, port=port if args.port_base is None else args.port_base).start()
     summary = {name: {"url": s.url, "config": s.app.demo_config(s.url)} for name, s in servers.items()}
     text = json.dumps(summary, indent=2)

@@ -1,12 +1,13 @@
-"""Benchmark (not a test): tap-knovvu's peak RSS on a ~100 MB and a ~1 GB hourly ZIP.
+"""P3 memory (a benchmark, not a test): tap-knovvu's peak RSS on a ~100 MB and a ~1 GB hourly ZIP.
 
 Starts the Knovvu emulator in this process, makes yesterday's only available
 hour a ZIP of the given size (stored entries of pseudo-random bytes, generated
 while streaming, never held in memory), runs ``python -m taps.knovvu`` in a
 subprocess for each size with fresh state and storage, and reports the
-child's peak RSS from ``os.wait4`` (``ru_maxrss``, KiB on Linux).
+child's peak RSS from ``os.wait4`` (``ru_maxrss``, KiB on Linux), and the
+ratio of the largest to the smallest. Goal: <= 200 MB, ratio <= 1.2.
 
-Usage: python scripts/bench_knovvu_memory.py [--sizes-mb 100 1024] [--files 50]
+Usage: python -m benchmarks.memory [--sizes-mb 100 1024] [--files 50]
 """
 
 from __future__ import annotations
@@ -20,11 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from sandboxes.base import SandboxServer  # noqa: E402
-from sandboxes.knovvu import KnovvuSandbox  # noqa: E402
+from benchmarks.harness import REPO
+from sandboxes.base import SandboxServer
+from sandboxes.knovvu import KnovvuSandbox
 
 
 def run_once(app: KnovvuSandbox, url: str, size_bytes: int, files: int) -> dict:
@@ -67,7 +66,10 @@ def main() -> int:
             print(f"ZIP {result['zip_bytes'] / 1e6:8.1f} MB: peak RSS {result['peak_rss_mb']:6.1f} MB, "  # noqa: T201
                   f"{result['seconds']:5.1f} s, {result['files_recorded']} files "
                   f"({result['audio_bytes_stored'] / 1e6:.1f} MB) stored, exit {result['exit_status']}", flush=True)
-    print(json.dumps(results))  # noqa: T201
+    peaks = [r["peak_rss_mb"] for r in results]
+    ratio = max(peaks) / min(peaks)
+    print(f"peak RSS {max(peaks):.1f} MB at most (goal <= 200), largest/smallest {ratio:.2f} (goal <= 1.2)")  # noqa: T201
+    print(json.dumps({"runs": results, "ratio": round(ratio, 2)}))  # noqa: T201
     return 0 if all(r["exit_status"] == 0 for r in results) else 1
 
 

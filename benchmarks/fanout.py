@@ -1,0 +1,71 @@
+"""P1 fan-out: how close a tap gets to its requests' latency, run in parallel.
+
+Each sandbox answers every request after ``--latency`` seconds (50 ms by
+default, as a vendor across the internet would). The serial lower bound of a
+run is ``requests x latency``: the wall time a tap that never has two requests
+in flight cannot beat. The speedup printed is that bound divided by the run's
+wall time (median of interleaved repetitions, tap startup included), for each
+``max_concurrency`` compared. Goal: >= 6x for Zoom and Foundry at the default
+concurrency. Salesloft runs with a large points budget, so pacing is not what
+is measured.
+
+Usage: python -m benchmarks.fanout [--taps zoom foundry salesloft] [--latency 0.05]
+                                   [--concurrency 1 default] [--repetitions 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from benchmarks.harness import interleave, median, run_tap
+from sandboxes.base import SandboxServer
+from sandboxes.foundry_aip import FoundryAIPSandbox
+from sandboxes.salesloft import SalesloftSandbox
+from sandboxes.zoom_aic import ZoomAICSandbox
+
+TAPS = {
+    "zoom": ("taps.zoom_aic", ZoomAICSandbox),
+    "foundry": ("taps.foundry_aip", FoundryAIPSandbox),
+    "salesloft": ("taps.salesloft", lambda: SalesloftSandbox(budget=10**9)),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print one line per tap and concurrency, then a JSON summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--taps", nargs="+", default=list(TAPS), choices=list(TAPS))
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds added to every answer")
+    parser.add_argument("--concurrency", nargs="+", default=["1", "default"],
+                        help="max_concurrency values to compare; 'default' leaves the setting out")
+    parser.add_argument("--repetitions", type=int, default=3)
+    args = parser.parse_args(argv)
+    summary = []
+    for name in args.taps:
+        module, factory = TAPS[name]
+        app = factory()
+        app.latency_seconds = args.latency
+        with SandboxServer(app) as server:
+            base = app.demo_config(server.url)
+
+            def variant(value: str, base: dict = base, module: str = module, app: object = app):
+                config = dict(base) if value == "default" else {**base, "max_concurrency": int(value)}
+                return lambda: run_tap(app, module, config, parse_output=False)
+
+            results = interleave({v: variant(v) for v in args.concurrency}, args.repetitions)
+        for value, runs in results.items():
+            requests = median(len(r.requests) for r in runs)
+            wall = median(r.seconds for r in runs)
+            bound = requests * args.latency
+            row = {"tap": name, "max_concurrency": value, "requests": requests, "wall_seconds": round(wall, 2),
+                   "serial_bound_seconds": round(bound, 2), "speedup": round(bound / wall, 2)}
+            summary.append(row)
+            print(f"{name:10s} max_concurrency={value:8s} {requests:6.0f} requests  wall {wall:6.2f} s  "  # noqa: T201
+                  f"serial bound {bound:6.2f} s  speedup {bound / wall:5.2f}x", flush=True)
+    print(json.dumps(summary))  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
