@@ -23,12 +23,14 @@ from functools import cached_property
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
+import backoff
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from taps.common.redact import redact
 from taps.common.retry import exponential_wait, parse_retry_after
+from taps.common.summary import count_responses, tally_for
 from taps.common.timestamps import parse_timestamp
 
 if t.TYPE_CHECKING:
@@ -127,8 +129,39 @@ class VendorRESTStream(RESTStream):
         """Seconds the vendor asked us to wait, from ``Retry-After``; ``None`` if it did not say."""
         return parse_retry_after(response.headers.get("Retry-After"))
 
+    @property
+    def requests_session(self) -> requests.Session:
+        """singer-sdk's session, with every response counted into the run summary."""
+        session = super().requests_session
+        count_responses(session, tally_for(self))
+        return session
+
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        """singer-sdk's retry decorator, without the backoff library's own log lines.
+
+        The SDK passes its logger to ``backoff``, which then logs "Backing off ..."
+        beside ``backoff_handler``'s line: every retry was logged twice. Same
+        exceptions, waits, tries and handler as ``RESTStream.request_decorator``.
+        """
+        return backoff.on_exception(
+            self.backoff_wait_generator,
+            (
+                ConnectionResetError,
+                RetriableAPIError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ),
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )(func)
+
     def backoff_handler(self, details: Details) -> None:
-        """Log each retry without URLs' query strings or secrets."""
+        """Log each retry once, without URLs' query strings or secrets, and count it."""
+        tally_for(self).retries += 1
         exc = details.get("exception")
         self.logger.warning(
             "Retrying %s %s in %.1f s (attempt %d): %s",

@@ -15,6 +15,9 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
+from taps.common.logs import quiet_sdk_logging
+from taps.common.summary import RunSummary
+
 
 def api_url_setting(default: str | None, vendor: str) -> th.Property:
     """``api_url``: the vendor API base URL; required when ``default`` is ``None``."""
@@ -99,6 +102,10 @@ class VendorTap(Tap):
 
     Subclasses implement ``build_authenticator()`` and may override
     ``config_errors()`` to return messages, each naming the setting(s) at fault.
+
+    Every sync ends with the run summary (``taps.common.summary``): records,
+    partitions, files and bytes, requests, retries, coverage and gaps per
+    stream, as a block and as one JSON line, also when the sync fails.
     """
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -108,6 +115,7 @@ class VendorTap(Tap):
             ConfigValidationError: a setting is missing, malformed or inconsistent.
         """
         super().__init__(*args, **kwargs)
+        quiet_sdk_logging()
         if kwargs.get("validate_config", True):
             errors = self.config_errors()
             if errors:
@@ -125,3 +133,48 @@ class VendorTap(Tap):
     def authenticator(self) -> t.Any:
         """One authenticator per tap instance: one token per process."""
         return self.build_authenticator()
+
+    @cached_property
+    def run_summary(self) -> RunSummary:
+        """What this run did, per stream (printed at the end of ``sync_all``)."""
+        return RunSummary(self.name)
+
+    def write_message(self, message: t.Any) -> None:  # noqa: ANN401
+        """Write a Singer message, counting RECORD messages into the run summary."""
+        super().write_message(message)
+        record = getattr(message, "record", None)
+        stream_name = getattr(message, "stream", None)
+        if isinstance(record, dict) and isinstance(stream_name, str):
+            stream = self.streams.get(stream_name)
+            self.run_summary.tally(stream_name).add_record(record, stream.replication_key if stream else None)
+
+    def sync_all(self) -> None:
+        """``sync_streams()``, then log the run summary (also when the sync fails)."""
+        for stream in self.streams.values():
+            _count_partitions(stream, self.run_summary)
+        try:
+            self.sync_streams()
+        except BaseException:
+            self.run_summary.status = "failed"
+            raise
+        finally:
+            self.run_summary.log(self.logger)
+
+    def sync_streams(self) -> None:
+        """singer-sdk's ``sync_all``; taps that add run-level handling override this, not ``sync_all``."""
+        super().sync_all()
+
+
+def _count_partitions(stream: t.Any, summary: RunSummary) -> None:  # noqa: ANN401
+    """Count each ``stream.sync(context)`` call into ``summary`` (wraps the instance's method once)."""
+    if getattr(stream.sync, "_counted", False):
+        return
+    original = stream.sync
+    tally = summary.tally(stream.name)
+
+    def sync(context: t.Any = None) -> None:  # noqa: ANN401
+        tally.add_partition(context)
+        original(context)
+
+    sync._counted = True  # type: ignore[attr-defined]
+    stream.sync = sync

@@ -26,6 +26,7 @@ from singer_sdk import StreamSchema
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import JSONPathPaginator
 
+from taps.common.summary import report_gap
 from taps.common.timestamps import parse_timestamp
 from taps.foundry_aip.client import (
     SCHEMAS,
@@ -181,6 +182,7 @@ class SessionExchangesStream(FoundryStream):
         except SessionGone as exc:
             self.logger.warning("Session %s could not be read (it has probably expired): %s",
                                 (context or {}).get("session_rid"), exc)
+            report_gap(self, f"session {(context or {}).get('session_rid')}", "retention", str(exc))
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         """Number the exchanges 0, 1, ... in the order Foundry returns them (chronological)."""

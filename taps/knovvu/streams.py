@@ -30,6 +30,7 @@ from taps.common.redact import strip_query
 from taps.common.schemas import schema_directory
 from taps.common.state import write_state_now
 from taps.common.storage import FileStore
+from taps.common.summary import count_responses, report_gap, tally_for
 from taps.common.timestamps import parse_timestamp
 from taps.knovvu.archive import (
     ArchiveError,
@@ -152,6 +153,7 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
             self.logger.warning(
                 "LOST RECORDINGS: Knovvu keeps audio at most 7 days, so the days %s to %s can no longer be "
                 "fetched and are skipped. Run the tap at least daily to stay inside retention.", first, last)
+            report_gap(self, f"{first}..{last}", "retention", "older than the 7 days any Knovvu tenant keeps")
             self.flush_state()
         for day in plan.days:
             if self.run.stopped:
@@ -192,6 +194,7 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
         self.logger.warning(
             "Knovvu download limit reached (%s). Stopping cleanly with state saved; the next run resumes at the "
             "next hour not yet downloaded. Set wait_on_rate_limit: true to wait instead.", exc.message)
+        report_gap(self, "hours not yet downloaded", "quota", f"{exc.message}; the next run resumes")
 
     def report_lost(self) -> None:
         """Say loudly which days the API no longer holds."""
@@ -200,6 +203,8 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
                 "LOST RECORDINGS: Knovvu answered 404 (older than the tenant's retention period) for %s; "
                 "these days' recordings cannot be retrieved any more. Run the tap at least daily.",
                 ", ".join(self.run.lost_days))
+            report_gap(self, ", ".join(self.run.lost_days), "retention",
+                       "Knovvu answered 404: older than the tenant's retention period")
 
 
 def wait_on(stream: Stream, exc: RateLimited) -> None:
@@ -234,9 +239,11 @@ class HourlyArchivesStream(_StateMixin, Stream):
     @cached_property
     def fetcher(self) -> ArchiveFetcher:
         """Presigned downloads: a plain session without the bearer token."""
-        return ArchiveFetcher(timeout=float(self.config.get("request_timeout") or 60),
-                              max_retries=int(self.config.get("max_retries", 5)),
-                              retry_base_seconds=float(self.config.get("retry_base_seconds") or 1.0))
+        fetcher = ArchiveFetcher(timeout=float(self.config.get("request_timeout") or 60),
+                                 max_retries=int(self.config.get("max_retries", 5)),
+                                 retry_base_seconds=float(self.config.get("retry_base_seconds") or 1.0))
+        count_responses(fetcher.session, tally_for(self))
+        return fetcher
 
     def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
         """Each link of the day not done yet; an available hour is stored before its record is yielded."""
@@ -268,12 +275,14 @@ class HourlyArchivesStream(_StateMixin, Stream):
                 except ArchiveError as exc:
                     self.logger.error("%s. The hour is not marked done and is retried next run.", exc)  # noqa: TRY400
                     self.run.errors.append(str(exc))
+                    report_gap(self, f"hour {day} {hour}", "error", f"{exc}; retried next run")
                     ok = False
                     continue
                 self.run.extracted[(day, hour)] = stored
                 record.update(self.archive_fields(stored))
             elif status != "no_data":
                 self.logger.warning("Knovvu hour %s %s has status %r; it is retried next run", day, hour, status)
+                report_gap(self, f"hour {day} {hour}", "error", f"status {status!r}; retried next run")
                 ok = False
                 continue
             yield record

@@ -104,9 +104,9 @@ class TapKnovvu(VendorTap):
             RecordingFilesStream(self),
         ]
 
-    def sync_all(self) -> None:
+    def sync_streams(self) -> None:
         """Sync, then summarise hour-level errors (the run still exits 0 with state saved)."""
-        super().sync_all()
+        super().sync_streams()
         if self.run.errors:
             self.logger.error("Knovvu: %d hour(s) failed and will be retried next run: %s",
                               len(self.run.errors), " | ".join(self.run.errors))

@@ -27,6 +27,7 @@ import requests
 
 from taps.common.retry import exponential_wait
 from taps.common.storage import FileIntegrityError, FileStore, StoredFile
+from taps.common.summary import count_responses, tally_for
 from taps.zoom_aic.client import DailyLimitReached, is_daily_limit, zoom_error_code
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class Downloader:
         self.stream = stream
         self.store = store
         self.session = requests.Session()
+        count_responses(self.session, tally_for(stream))
         self.api_url = str(stream.config["api_url"])
         self.timeout = stream.timeout
         self.max_tries = stream.backoff_max_tries()
@@ -138,6 +140,7 @@ class Downloader:
                 wait = exponential_wait(attempt, base=self.stream.retry_base_seconds)
                 logger.warning("Zoom download %s failed (%s); retrying", where, type(exc).__name__)
             if attempt < self.max_tries:
+                tally_for(self.stream).retries += 1
                 time.sleep(wait)
         msg = self.stream.safe_message(f"{where}: Zoom download kept failing after {self.max_tries} attempts")
         raise FileDownloadError(msg)

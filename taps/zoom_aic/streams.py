@@ -26,6 +26,7 @@ from singer_sdk.pagination import JSONPathPaginator
 
 from taps.common.redact import strip_query
 from taps.common.schemas import schema_directory
+from taps.common.summary import report_gap
 from taps.common.timestamps import parse_timestamp
 from taps.zoom_aic.client import (
     ARCHIVE_SCOPES,
@@ -126,6 +127,7 @@ class UsersStream(ZoomStream):
             users = list(self.request_records(context))
         except UserNotFound as exc:
             self.logger.warning("Skipping configured user %s: %s", (context or {}).get("user_ref"), exc)
+            report_gap(self, f"user {(context or {}).get('user_ref')}", "permission", str(exc))
             return
         for user in users:
             if user.get("id") and user["id"] not in self._seen:
@@ -210,10 +212,13 @@ class ConversationArchivesStream(ZoomStream):
                 yield from self._window_records(context, window)
             except UserNotFound as exc:
                 self.logger.warning("Skipping Zoom user %s: %s", user_id, exc)
+                report_gap(self, f"user {user_id}", "permission", str(exc))
                 return
             except FileDownloadError as exc:
                 self.logger.error("Zoom user %s: archive %s..%s not bookmarked: %s", user_id,  # noqa: TRY400
                                   format_archive_time(window[0]), format_archive_time(window[1]), exc)
+                report_gap(self, f"user {user_id} from {format_archive_time(window[0])}", "error",
+                           f"a file did not download intact ({exc}); retried next run")
                 self._tap.file_failures.append(f"user {user_id}, window starting {format_archive_time(window[0])}: {exc}")
                 return
 

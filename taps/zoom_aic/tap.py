@@ -19,6 +19,7 @@ from singer_sdk.exceptions import FatalAPIError
 
 from taps.common.auth import ClientCredentialsAuthenticator
 from taps.common.storage import FileStore
+from taps.common.summary import Gap
 from taps.common.tap import (
     VendorTap,
     api_url_setting,
@@ -147,7 +148,7 @@ class TapZoomAIC(VendorTap):
             ArchiveAttachmentsStream(self),
         ]
 
-    def sync_all(self) -> None:
+    def sync_streams(self) -> None:
         """Sync every stream; stop cleanly with state saved when Zoom's daily quota
         runs out; fail at the end (state already written) if any file did not download.
 
@@ -155,12 +156,14 @@ class TapZoomAIC(VendorTap):
             FatalAPIError: one or more files could not be downloaded intact.
         """
         try:
-            super().sync_all()
+            super().sync_streams()
         except DailyLimitReached as exc:
             for stream in self.streams.values():
                 stream.finalize_state_progress_markers()
             self.state_writer.write_state(self.state)
             self.logger.warning("Stopping: %s. State is saved; the next run resumes where this one stopped.", exc)
+            self.run_summary.tally("conversation_archives").gaps.append(
+                Gap("the rest of this run", "quota", f"{exc}; the next run resumes"))
         if self.file_failures:
             listed = "; ".join(self.file_failures[:20])
             msg = (

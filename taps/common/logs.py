@@ -1,0 +1,60 @@
+"""Quiet logs by default: what an operator reads is the run summary, not the SDK's chatter.
+
+* singer-sdk's METRIC lines (``singer_sdk.metrics`` logger) are kept off the
+  output unless ``TAPS_LOG_METRICS`` is ``on`` (or ``true``/``1``/``yes``).
+  The logger itself stays at its level, so the SDK still measures; only its
+  records stop propagating to the console handlers.
+* singer-sdk's per-partition lines ("Beginning sync of 'x' ... with context
+  keys", "Pagination stopped after N pages because no records were found")
+  are written only at DEBUG (``LOGLEVEL=DEBUG`` or ``meltano --log-level=debug``):
+  a child stream synced once per parent record would otherwise log one line
+  per record. The run summary counts the partitions instead.
+
+Retries are logged once, by ``VendorRESTStream.backoff_handler`` (the
+backoff library's own "Backing off" line is switched off there).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from singer_sdk.metrics import METRICS_LOGGER_NAME
+
+METRICS_SWITCH = "TAPS_LOG_METRICS"
+_ON = {"1", "true", "on", "yes"}
+#: singer-sdk message templates that are written once per partition
+PARTITION_TEMPLATES = (
+    "Beginning sync of '%s' in %s mode with context keys: %s",
+    "Pagination stopped after %d pages because no records were found in the last response",
+)
+
+
+def metrics_enabled() -> bool:
+    """Whether the ``TAPS_LOG_METRICS`` switch asks for METRIC lines."""
+    return os.environ.get(METRICS_SWITCH, "").strip().lower() in _ON
+
+
+class PartitionChatterFilter(logging.Filter):
+    """Drops singer-sdk's once-per-partition INFO lines unless the root logger is at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: PLR6301
+        """``False`` for a per-partition line at INFO when DEBUG is off."""
+        if record.msg in PARTITION_TEMPLATES and record.levelno == logging.INFO:
+            return logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+        return True
+
+
+def quiet_sdk_logging() -> None:
+    """Apply the defaults above to this process (idempotent; call once logging is set up).
+
+    The per-partition filter goes on the root logger's handlers, where every
+    stream logger's records end up.
+    """
+    metrics = logging.getLogger(METRICS_LOGGER_NAME)
+    metrics.propagate = metrics_enabled()
+    if not any(isinstance(h, logging.NullHandler) for h in metrics.handlers):
+        metrics.addHandler(logging.NullHandler())  # no "last resort" output either
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, PartitionChatterFilter) for f in handler.filters):
+            handler.addFilter(PartitionChatterFilter())
