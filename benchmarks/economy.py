@@ -80,11 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         summary[name] = {"first_run_requests": len(first.requests), "rerun_requests": len(second.requests),
                          "rerun_by_kind": kinds, "rerun_by_endpoint": endpoints, "partitions": parts,
                          "rerun_records": second.records}
-        print(f"{name}: first run {len(first.requests)} requests, rerun {len(second.requests)}: "  # noqa: T201
+        print(f"{name}: first run {len(first.requests)} requests, rerun {len(second.requests)}: "
               + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + f"; state partitions {parts}")
         for ep, count in endpoints.items():
-            print(f"    {count:6d}  {kind_of(rules, ep):8s} {ep}")  # noqa: T201
-    print(json.dumps(summary))  # noqa: T201
+            print(f"    {count:6d}  {kind_of(rules, ep):8s} {ep}")
+    print(json.dumps(summary))
     return 0
 
 

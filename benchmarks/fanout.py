@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
             row = {"tap": name, "max_concurrency": value, "requests": requests, "wall_seconds": round(wall, 2),
                    "serial_bound_seconds": round(bound, 2), "speedup": round(bound / wall, 2)}
             summary.append(row)
-            print(f"{name:10s} max_concurrency={value:8s} {requests:6.0f} requests  wall {wall:6.2f} s  "  # noqa: T201
+            print(f"{name:10s} max_concurrency={value:8s} {requests:6.0f} requests  wall {wall:6.2f} s  "
                   f"serial bound {bound:6.2f} s  speedup {bound / wall:5.2f}x", flush=True)
-    print(json.dumps(summary))  # noqa: T201
+    print(json.dumps(summary))
     return 0
 
 

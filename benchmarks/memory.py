@@ -63,13 +63,13 @@ def main() -> int:
         for mb in args.sizes_mb:
             result = run_once(app, server.url, mb * 1024 * 1024, args.files)
             results.append(result)
-            print(f"ZIP {result['zip_bytes'] / 1e6:8.1f} MB: peak RSS {result['peak_rss_mb']:6.1f} MB, "  # noqa: T201
+            print(f"ZIP {result['zip_bytes'] / 1e6:8.1f} MB: peak RSS {result['peak_rss_mb']:6.1f} MB, "
                   f"{result['seconds']:5.1f} s, {result['files_recorded']} files "
                   f"({result['audio_bytes_stored'] / 1e6:.1f} MB) stored, exit {result['exit_status']}", flush=True)
     peaks = [r["peak_rss_mb"] for r in results]
     ratio = max(peaks) / min(peaks)
-    print(f"peak RSS {max(peaks):.1f} MB at most (goal <= 200), largest/smallest {ratio:.2f} (goal <= 1.2)")  # noqa: T201
-    print(json.dumps({"runs": results, "ratio": round(ratio, 2)}))  # noqa: T201
+    print(f"peak RSS {max(peaks):.1f} MB at most (goal <= 200), largest/smallest {ratio:.2f} (goal <= 1.2)")
+    print(json.dumps({"runs": results, "ratio": round(ratio, 2)}))
     return 0 if all(r["exit_status"] == 0 for r in results) else 1
 
 

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in {"-h", "--help"} or args[0] not in COMMANDS:
         lines = ["usage: conversation-archive <command> [options]", "", "commands:"]
         lines += [f"  {name:<12} {about}" for name, (_, about) in COMMANDS.items()]
-        print("\n".join(lines), file=sys.stderr if args and args[0] not in {"-h", "--help"} else sys.stdout)  # noqa: T201
+        print("\n".join(lines), file=sys.stderr if args and args[0] not in {"-h", "--help"} else sys.stdout)
         return 0 if args and args[0] in {"-h", "--help"} else 2
     module = importlib.import_module(COMMANDS[args[0]][0])
     return int(module.main(args[1:]))

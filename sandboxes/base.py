@@ -162,7 +162,7 @@ class SandboxApp:
         """Answer one request (vendor emulators override this)."""
         raise NotImplementedError
 
-    def fault_response(self, fault: Fault, request: SandboxRequest) -> SandboxResponse | None:  # noqa: ARG002
+    def fault_response(self, fault: Fault, request: SandboxRequest) -> SandboxResponse | None:
         """The answer for a ``status`` fault; ``None`` for kinds handled by the server."""
         if fault.kind != "status":
             return None
@@ -171,6 +171,10 @@ class SandboxApp:
             return json_response(body if body is not None else {"error": "injected fault"}, fault.status, fault.headers)
         raw = body.encode("utf-8") if isinstance(body, str) else body
         return SandboxResponse(fault.status, raw, {"Content-Type": "text/plain", **fault.headers})
+
+    def demo_config(self, url: str) -> dict[str, t.Any]:
+        """A ready-to-use tap config pointing at this emulator at ``url`` (vendor emulators override this)."""
+        raise NotImplementedError
 
     def requests_to(self, path_regex: str) -> list[SandboxRequest]:
         """Logged requests whose path matches ``path_regex``."""
@@ -281,7 +285,7 @@ class SandboxServer:
     def url(self) -> str:
         """``http://127.0.0.1:<port>``."""
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> SandboxServer:
         """Start serving in a daemon thread; returns ``self``."""

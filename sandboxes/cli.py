@@ -10,11 +10,10 @@ interrupted (Ctrl-C or SIGTERM). Ports are fixed by default so Meltano's
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
-import sys
 import threading
-import typing as t
 
 from sandboxes.base import SandboxApp, SandboxServer
 from sandboxes.foundry_aip import FoundryAIPSandbox
@@ -59,10 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             fh.write(text)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     for server in servers.values():
         server.stop()
     return 0

@@ -159,7 +159,7 @@ class FoundryAIPSandbox(SandboxApp):
         rng = self._rng
         documented = copy.deepcopy(DOCUMENTED_SESSION)
         self._store(DOCUMENTED_AGENT_RID, documented, self._documented_exchanges())
-        for agent_rid, count in zip((DOCUMENTED_AGENT_RID, SECOND_AGENT_RID), counts):
+        for agent_rid, count in zip((DOCUMENTED_AGENT_RID, SECOND_AGENT_RID), counts, strict=False):
             stamp = BASE_TIME
             made = 0
             while made < count:

@@ -104,7 +104,7 @@ class KnovvuSandbox(SandboxApp):
 
     name = "knovvu"
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         seed: int = 11,
@@ -166,7 +166,7 @@ class KnovvuSandbox(SandboxApp):
         return (self.today - timedelta(days=1)).isoformat()
 
     def _generate(self, seed: int) -> None:
-        rng = random.Random(seed)  # noqa: S311
+        rng = random.Random(seed)
         for n, day in enumerate(reversed(self.retained_days())):
             if n == 0:
                 self.days[day] = self._documented_day(rng, day)
@@ -188,7 +188,7 @@ class KnovvuSandbox(SandboxApp):
             hours[hour] = self._generated_hour(rng, day, hour, sessions, files=files, pad_to=size)
         return hours
 
-    def _generated_hour(self, rng: random.Random, day: str, hour: str, sessions: int, *,  # noqa: PLR0913
+    def _generated_hour(self, rng: random.Random, day: str, hour: str, sessions: int, *,
                         files: int | None = None, pad_to: int | None = None, documented: bool = False) -> dict:
         total_files = files or sessions * rng.randint(1, 4)
         per_session = [1] * sessions

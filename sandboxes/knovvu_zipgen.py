@@ -56,7 +56,7 @@ class Entry:
         if self.data is not None:
             yield self.data
             return
-        rng = random.Random(self.seed)  # noqa: S311 - test data, not crypto
+        rng = random.Random(self.seed)
         head = self.prefix[: self.size]
         if head:
             yield head
@@ -100,7 +100,7 @@ def _central_header(entry: Entry, name: bytes, offset: int) -> bytes:
     ) + name
 
 
-def stream_archive(entries: t.Sequence[Entry], corrupt: bool = False) -> t.Iterator[bytes]:
+def stream_archive(entries: t.Sequence[Entry], *, corrupt: bool = False) -> t.Iterator[bytes]:
     """Yield a stored ZIP archive of ``entries`` chunk by chunk.
 
     Args:

@@ -308,7 +308,7 @@ class KoreAgentAISandbox(SandboxApp):
             jwt.decode(token, app[0], algorithms=["HS256"])
         except jwt.PyJWTError:
             return json_response(INVALID_CREDENTIALS, 401)
-        secret, account, scopes = app
+        _secret, account, scopes = app
         account_header = request.headers.get("accountid")
         if not account_header:
             return self._error(400, "accountId header is required")

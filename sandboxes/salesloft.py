@@ -182,7 +182,8 @@ class SalesloftSandbox(SandboxApp):
             updated = stamps[i]
             has_transcript = i % 10 != 3
             tr_id = str(uuid.UUID(int=rng.getrandbits(128), version=4)) if has_transcript else None
-            ref = (lambda kind, rid: {"id": rid, "_href": f"https://api.salesloft.com/v2/{kind}/{rid}"} if rid else None)
+            def ref(kind: str, rid: str | None) -> dict | None:
+                return {"id": rid, "_href": f"https://api.salesloft.com/v2/{kind}/{rid}"} if rid else None
             conv = {
                 "id": conv_id,
                 "duration": rng.randint(30_000, 3_600_000),
@@ -382,7 +383,7 @@ class SalesloftSandbox(SandboxApp):
         if ids:
             wanted = {i for value in ids for i in value.split(",")}
             filtered = [r for r in filtered if r["id"] in wanted]
-        sort_by = request.arg("sort_by", "created_at")
+        sort_by = request.arg("sort_by", "created_at") or ""
         direction = (request.arg("sort_direction") or "desc").lower()
         if sort_by not in sortable:
             errors["sort_by"] = ["is not included in the list"]
@@ -443,7 +444,7 @@ class SalesloftSandbox(SandboxApp):
             return self._respond({"errors": errors}, 1, 422)
         return self._respond(self._page_envelope(self.sentences[tr_id], per_page, page, request), page_cost(page))
 
-    def _extensive(self, request: SandboxRequest, conv_id: str) -> SandboxResponse:  # noqa: ARG002
+    def _extensive(self, request: SandboxRequest, conv_id: str) -> SandboxResponse:
         with self.lock:
             record = self.extensive.get(conv_id)
             if record is not None:

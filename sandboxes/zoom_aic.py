@@ -558,8 +558,9 @@ class ZoomAICSandbox(SandboxApp):
             return json_response({"code": 20524, "message": f"User does not exist: {user_id}"}, 404)
         now = datetime.fromtimestamp(self.clock(), timezone.utc).replace(microsecond=0)
         try:
-            end = parse_strict(request.arg("to")) if request.arg("to") else now
-            start = parse_strict(request.arg("from")) if request.arg("from") else end - MAX_SPAN
+            to_arg, from_arg = request.arg("to"), request.arg("from")
+            end = parse_strict(to_arg) if to_arg else now
+            start = parse_strict(from_arg) if from_arg else end - MAX_SPAN
         except ValueError:
             return json_response({"code": 300, "message": "Invalid date format for from/to; use yyyy-MM-dd'T'HH:mm:ss'Z'."}, 400)
         if start > end or end - start > MAX_SPAN:

@@ -6,4 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false
 .venv/bin/meltano install
+# lint and types first (rules in pyproject.toml): seconds, and a failure names file and line
+.venv/bin/ruff check .
+.venv/bin/mypy
 exec .venv/bin/python -m pytest -n 2 "$@"

@@ -15,13 +15,13 @@ def main(path: str) -> int:
         ).fetchall()
         rows = [(f"{s}.{n}", con.execute(f'SELECT count(*) FROM "{s}"."{n}"').fetchone()[0]) for s, n in tables]  # noqa: S608
     if not rows:
-        print(f"{path}: no tables")  # noqa: T201
+        print(f"{path}: no tables")
         return 1
     width = max(len(name) for name, _ in rows)
-    print(f"{'table'.ljust(width)} | rows")  # noqa: T201
-    print(f"{'-' * width}-|-------")  # noqa: T201
+    print(f"{'table'.ljust(width)} | rows")
+    print(f"{'-' * width}-|-------")
     for name, count in rows:
-        print(f"{name.ljust(width)} | {count}")  # noqa: T201
+        print(f"{name.ljust(width)} | {count}")
     return 0
 
 

@@ -87,7 +87,7 @@ def run_tap(tap_class: type, config: dict, state: dict | None = None, catalog: d
         try:
             tap = tap_class(config=config, state=state, catalog=catalog)
             tap.sync_all()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if not expect_error:
                 raise
             error = exc

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sandboxes.base import SandboxServer
-from taps.common.storage import open_url
 from sandboxes.knovvu import KnovvuSandbox
+from taps.common.storage import open_url
 
 
 class Clock:

@@ -10,10 +10,10 @@ import jwt
 import pytest
 import requests
 
+from sandboxes.base import SandboxApp, SandboxRequest, SandboxServer, json_response
 from taps.common.auth import AuthenticationFailed, ClientCredentialsAuthenticator, HS256JWTAuthenticator
 from taps.common.redact import redact, strip_query
 from taps.common.retry import parse_retry_after
-from sandboxes.base import SandboxApp, SandboxRequest, SandboxServer, json_response
 from taps.common.storage import FileIntegrityError, FileStore, open_url
 from taps.common.windows import date_windows, datetime_windows, utc_days
 

@@ -12,14 +12,14 @@ import math
 import pytest
 
 from sandboxes.base import SandboxServer
-from taps.common.timestamps import parse_timestamp
-from taps.foundry_aip.client import bookmark_time
 from sandboxes.foundry_aip import (
     DOCUMENTED_AGENT_RID,
     DOCUMENTED_SESSION,
     SECOND_AGENT_RID,
     FoundryAIPSandbox,
 )
+from taps.common.timestamps import parse_timestamp
+from taps.foundry_aip.client import bookmark_time
 from taps.foundry_aip.tap import TapFoundryAIP
 from tests.helpers import run_tap, run_tap_cli
 

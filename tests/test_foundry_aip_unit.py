@@ -41,7 +41,7 @@ def test_bookmark_time_has_one_shape_so_text_order_is_time_order():
 def _response(status: int, body: bytes) -> requests.Response:
     response = requests.Response()
     response.status_code = status
-    response._content = body  # noqa: SLF001
+    response._content = body
     return response
 
 

@@ -271,11 +271,11 @@ def test_zip_slip_entries_are_refused(server, tmp_path: Path) -> None:
     day, hour = app.documented_day, "02"
     app.zip_slip_hours.add((day, hour))
     store = tmp_path / "deep" / "store"
-    outside = Path("/tmp/absolute-escape.opus")  # noqa: S108
+    outside = Path("/tmp/absolute-escape.opus")
     existed = outside.exists()
     run = run_tap(TapKnovvu, config_for(server, store))
     archive = next(r for r in run.records["hourly_archives"] if (r["date"], r["hour"]) == (day, hour))
-    assert archive["refused_entries"] == ["../../escaped.opus", "/tmp/absolute-escape.opus"]  # noqa: S108
+    assert archive["refused_entries"] == ["../../escaped.opus", "/tmp/absolute-escape.opus"]
     assert not list(tmp_path.rglob("escaped.opus"))
     assert outside.exists() == existed
     assert {file_key(r) for r in run.records["recording_files"]} == set(app.expected_files())

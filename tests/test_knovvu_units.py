@@ -8,10 +8,10 @@ from datetime import date
 
 import pytest
 
+from sandboxes.knovvu_zipgen import Entry, archive_size, stream_archive
 from taps.knovvu.archive import file_key, key_part, unsafe_entry
 from taps.knovvu.client import RateLimited
 from taps.knovvu.progress import DownloadBudget, Progress, plan_days
-from sandboxes.knovvu_zipgen import Entry, archive_size, stream_archive
 
 
 @pytest.mark.parametrize(("name", "unsafe"), [

@@ -5,6 +5,7 @@ Expectations are computed from what the sandbox holds, never from the tap's outp
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from datetime import date, datetime, timedelta, timezone
@@ -83,7 +84,7 @@ def test_full_run_emits_every_conversation_and_message_once(sandbox):
     windows = windows_of(made)
     assert windows[0][0] == EARLY_START
     assert windows[-1][1] == today()
-    for (_, previous_to), (next_from, _) in zip(windows, windows[1:]):
+    for (_, previous_to), (next_from, _) in itertools.pairwise(windows):
         assert next_from == previous_to + timedelta(days=1)  # no gap, no overlap
     assert all(0 <= (to - frm).days <= 6 for frm, to in windows)  # never over 7 days inclusive
     assert all(b["limit"] == 20 and b["includeHistory"] is True for b in made)

@@ -7,8 +7,8 @@ import typing as t
 import pytest
 
 from sandboxes.base import SandboxServer
-from taps.salesloft import ratelimit
 from sandboxes.salesloft import SalesloftSandbox
+from taps.salesloft import ratelimit
 from taps.salesloft.tap import TapSalesloft
 from tests.helpers import catalog_for, run_tap, run_tap_cli
 
@@ -67,7 +67,7 @@ def test_retry_after_is_honoured(sandbox, monkeypatch) -> None:
     waits: list[float] = []
     import backoff._sync
 
-    monkeypatch.setattr(backoff._sync.time, "sleep", lambda s: waits.append(s))
+    monkeypatch.setattr(backoff._sync.time, "sleep", waits.append)
     app.faults.add("status", r"^/v2/transcriptions$", status=429, headers={"Retry-After": "7"})
     config = config_for(app, server)
     run_tap(TapSalesloft, config, catalog=catalog_for(TapSalesloft, config, {"conversation_extensive": False}))

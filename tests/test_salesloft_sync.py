@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from taps.common.timestamps import parse_timestamp
 from sandboxes.base import SandboxServer
 from sandboxes.salesloft import SalesloftSandbox
+from taps.common.timestamps import parse_timestamp
 from taps.salesloft.tap import TapSalesloft
 from tests.helpers import catalog_for, run_tap
 

@@ -51,13 +51,13 @@ def test_salesloft_summary_counts_records_partitions_requests_and_retries(salesl
     assert streams["transcription_sentences"]["records"] == sum(len(rows) for rows in app.sentences.values())
     # one partition per parent record; every HTTP answer the sandbox logged is counted once
     assert streams["transcription_sentences"]["partitions"] == len(run.records["transcriptions"])
-    assert streams["transcription_sentences"]["retries"] == 3  # noqa: PLR2004
+    assert streams["transcription_sentences"]["retries"] == 3
     assert streams["transcription_sentences"]["requests"] == len(app.requests_to(r"/sentences$"))
     assert streams["conversations"]["requests"] == len(app.requests_to(r"^/v2/conversations$"))
     assert streams["conversations"]["retries"] == 0
     assert streams["conversations"]["last"] == max(r["updated_at"] for r in run.records["conversations"])
     # a retry is logged once: our line, not also the backoff library's
-    assert caplog.text.count("Retrying Salesloft") == 3  # noqa: PLR2004
+    assert caplog.text.count("Retrying Salesloft") == 3
     assert "Backing off" not in caplog.text
     # the human block names every stream
     block = [r.getMessage() for r in caplog.records if r.getMessage().startswith(("RUN SUMMARY", "  "))]

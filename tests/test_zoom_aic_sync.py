@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from sandboxes.base import SandboxServer
-from taps.common.storage import open_url
 from sandboxes.zoom_aic import DOCUMENTED_ARCHIVE, ZoomAICSandbox, parse_strict
+from taps.common.storage import open_url
 from taps.zoom_aic.tap import TapZoomAIC
 from tests.helpers import TapRun, catalog_for, parse_singer, run_tap, run_tap_cli
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
+from sandboxes.zoom_aic import DOCUMENTED_ARCHIVE
 from taps.common.timestamps import parse_timestamp
 from taps.zoom_aic.client import MAX_ARCHIVE_SPAN, archive_windows, format_archive_time
 from taps.zoom_aic.downloads import is_zoom_host
-from sandboxes.zoom_aic import DOCUMENTED_ARCHIVE
 from taps.zoom_aic.streams import safe_key_part
 from taps.zoom_aic.tap import TapZoomAIC
 
@@ -32,7 +33,7 @@ def test_windows_are_contiguous_inclusive_and_bounded() -> None:
     windows = archive_windows(start, end)
     assert windows[0][0] == start.replace(microsecond=0)
     assert windows[-1][1] == end
-    for (a, b), (c, _) in zip(windows, windows[1:]):
+    for (a, b), (c, _) in itertools.pairwise(windows):
         assert c - b == timedelta(seconds=1)
         assert b - a == MAX_ARCHIVE_SPAN
     assert all(b - a <= MAX_ARCHIVE_SPAN for a, b in windows)
@@ -60,7 +61,7 @@ def test_archive_time_format_is_zoom_archive_form() -> None:
         ("http://127.0.0.1:8802/rest/v1/x", True),
     ],
 )
-def test_bearer_goes_only_to_zoom_hosts(url: str, trusted: bool) -> None:  # noqa: FBT001
+def test_bearer_goes_only_to_zoom_hosts(url: str, trusted: bool) -> None:
     assert is_zoom_host(url, "http://127.0.0.1:8802/v2") is trusted
 
 

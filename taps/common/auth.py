@@ -18,6 +18,7 @@ import logging
 import time
 import typing as t
 import uuid
+from http import HTTPStatus
 
 import jwt
 import requests
@@ -54,7 +55,7 @@ class StaticBearerAuthenticator(APIAuthenticatorBase):
         """Values that must never appear in output."""
         return [self.token]
 
-    def handle_401(self) -> bool:  # noqa: PLR6301
+    def handle_401(self) -> bool:
         """A fixed token cannot be renewed: a 401 ends the run. Returns ``False``."""
         return False
 
@@ -78,7 +79,7 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
     with ``scope=api:aip-agents-read``).
     """
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         token_url: str,
@@ -138,7 +139,7 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         return [s for s in (self.client_secret, self.access_token) if s]
 
     @property
-    def oauth_request_body(self) -> dict:
+    def oauth_request_body(self) -> dict[str, t.Any]:
         """The form body of the token request."""
         body: dict[str, str] = {"grant_type": self.grant_type}
         if not self.basic_auth:
@@ -184,7 +185,8 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
                 if response.ok:
                     self._accept(response)
                     return
-                if response.status_code != 429 and response.status_code < 500:
+                status = response.status_code
+                if status != HTTPStatus.TOO_MANY_REQUESTS and status < HTTPStatus.INTERNAL_SERVER_ERROR:
                     raise AuthenticationFailed(self._refusal_message(response))
                 last_problem = f"HTTP {response.status_code}"
             time.sleep(exponential_wait(attempt, base=0.5, cap=10))
@@ -292,7 +294,7 @@ class HS256JWTAuthenticator(APIAuthenticatorBase):
         request.headers[self.header_name] = self.mint()
         return request
 
-    def handle_401(self) -> bool:  # noqa: PLR6301
+    def handle_401(self) -> bool:
         """Every request already carries a fresh token: a 401 is final. Returns ``False``."""
         return False
 

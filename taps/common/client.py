@@ -71,7 +71,7 @@ class VendorRESTStream(RESTStream):
     #: the JSON body of a 2xx answer must parse; a truncated body is retried.
     expect_json: bool = True
     #: statuses retried besides 5xx.
-    extra_retry_statuses: t.ClassVar[list[int]] = [HTTPStatus.TOO_MANY_REQUESTS]
+    extra_retry_statuses: t.Sequence[int] = [HTTPStatus.TOO_MANY_REQUESTS]
 
     @property
     def url_base(self) -> str:
@@ -93,7 +93,7 @@ class VendorRESTStream(RESTStream):
         retries = self.config.get("max_retries")
         return 1 + (DEFAULT_MAX_RETRIES if retries is None else int(retries))
 
-    def backoff_jitter(self, value: float) -> float:  # noqa: PLR6301
+    def backoff_jitter(self, value: float) -> float:
         """No extra jitter: ``retry_wait`` adds its own, and keeps server-requested waits exact."""
         return value
 
@@ -125,7 +125,7 @@ class VendorRESTStream(RESTStream):
         """First exponential wait in seconds (setting ``retry_base_seconds``, default 1)."""
         return float(self.config.get("retry_base_seconds") or 1.0)
 
-    def rate_limit_wait(self, response: requests.Response) -> float | None:  # noqa: PLR6301
+    def rate_limit_wait(self, response: requests.Response) -> float | None:
         """Seconds the vendor asked us to wait, from ``Retry-After``; ``None`` if it did not say."""
         return parse_retry_after(response.headers.get("Retry-After"))
 
@@ -136,7 +136,7 @@ class VendorRESTStream(RESTStream):
         count_responses(session, tally_for(self))
         return session
 
-    def request_decorator(self, func: t.Callable) -> t.Callable:
+    def request_decorator(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
         """singer-sdk's retry decorator, without the backoff library's own log lines.
 
         The SDK passes its logger to ``backoff``, which then logs "Backing off ..."
@@ -187,7 +187,7 @@ class VendorRESTStream(RESTStream):
             start -= timedelta(days=int(self.config.get("lookback_days") or 0))
         return start.astimezone(timezone.utc)
 
-    def _increment_stream_state(self, latest_record: dict, *, context: t.Mapping[str, t.Any] | None = None) -> None:
+    def _increment_stream_state(self, latest_record: dict[str, t.Any], *, context: t.Mapping[str, t.Any] | None = None) -> None:
         """Advance the bookmark, never moving it back.
 
         Records re-read inside the lookback sort below the saved bookmark;
@@ -230,7 +230,7 @@ class VendorRESTStream(RESTStream):
                     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         return json.dumps(body, ensure_ascii=False)[:MAX_BODY_QUOTE]
 
-    def error_hint(self, response: requests.Response) -> str:  # noqa: ARG002, PLR6301
+    def error_hint(self, response: requests.Response) -> str:  # noqa: ARG002
         """What the user should do about this error response; vendors override."""
         return ""
 

@@ -38,7 +38,7 @@ def metrics_enabled() -> bool:
 class PartitionChatterFilter(logging.Filter):
     """Drops singer-sdk's once-per-partition INFO lines unless the root logger is at DEBUG."""
 
-    def filter(self, record: logging.LogRecord) -> bool:  # noqa: PLR6301
+    def filter(self, record: logging.LogRecord) -> bool:
         """``False`` for a per-partition line at INFO when DEBUG is off."""
         if record.msg in PARTITION_TEMPLATES and record.levelno == logging.INFO:
             return logging.getLogger().getEffectiveLevel() <= logging.DEBUG

@@ -11,6 +11,8 @@ import typing as t
 from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
+#: shorter values are not treated as secrets (they would mask ordinary words)
+MIN_SECRET_LENGTH = 4
 
 # A bearer/JWT-looking value after "Bearer " or in a JSON "access_token" field.
 _BEARER_RE = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{16,}")
@@ -46,7 +48,7 @@ def redact(text: str, secrets: t.Iterable[str | None] = ()) -> str:
         The text with each secret replaced by ``<redacted>``, bearer tokens and
         ``access_token``-style fields masked, and URLs cut to scheme+host+path.
     """
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+    for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     text = _BEARER_RE.sub(lambda m: m.group(1) + REDACTED, text)
     text = _TOKEN_FIELD_RE.sub(lambda m: m.group(1) + REDACTED, text)

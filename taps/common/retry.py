@@ -53,4 +53,4 @@ def exponential_wait(attempt: int, base: float = 1.0, cap: float = 60.0) -> floa
         base: seconds for the first retry before jitter.
         cap: maximum seconds before jitter.
     """
-    return min(cap, base * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+    return float(min(cap, base * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0))  # noqa: S311

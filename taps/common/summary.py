@@ -221,7 +221,7 @@ def count_responses(session: requests.Session, tally: StreamTally) -> None:
         def _count(response: requests.Response, *_: t.Any, **__: t.Any) -> requests.Response:
             tally.requests += 1
             return response
-        _count._counts_into = tally  # type: ignore[attr-defined]
+        _count._counts_into = tally  # type: ignore[attr-defined]  # noqa: SLF001 - our own marker
         hooks.append(_count)
 
 

@@ -19,7 +19,7 @@ from taps.common.logs import quiet_sdk_logging
 from taps.common.summary import RunSummary
 
 
-def api_url_setting(default: str | None, vendor: str) -> th.Property:
+def api_url_setting(default: str | None, vendor: str) -> th.Property[t.Any]:
     """``api_url``: the vendor API base URL; required when ``default`` is ``None``."""
     return th.Property(
         "api_url",
@@ -31,7 +31,7 @@ def api_url_setting(default: str | None, vendor: str) -> th.Property:
     )
 
 
-def token_url_setting(default: str | None, vendor: str) -> th.Property:
+def token_url_setting(default: str | None, vendor: str) -> th.Property[t.Any]:
     """``token_url``: the vendor's OAuth token endpoint."""
     return th.Property(
         "token_url",
@@ -42,12 +42,12 @@ def token_url_setting(default: str | None, vendor: str) -> th.Property:
     )
 
 
-def secret_setting(name: str, description: str, *, required: bool = False) -> th.Property:
+def secret_setting(name: str, description: str, *, required: bool = False) -> th.Property[t.Any]:
     """A credential: ``secret=True`` so Meltano and logs treat it as sensitive."""
     return th.Property(name, th.StringType(nullable=False), required=required, secret=True, description=description)
 
 
-def start_date_setting() -> th.Property:
+def start_date_setting() -> th.Property[t.Any]:
     """``start_date``: where the first run starts (ISO 8601, UTC if no offset)."""
     return th.Property(
         "start_date",
@@ -57,7 +57,7 @@ def start_date_setting() -> th.Property:
     )
 
 
-def lookback_setting(default: int) -> th.Property:
+def lookback_setting(default: int) -> th.Property[t.Any]:
     """``lookback_days``: how far behind the bookmark each run re-reads."""
     return th.Property(
         "lookback_days",
@@ -68,7 +68,7 @@ def lookback_setting(default: int) -> th.Property:
     )
 
 
-def http_settings() -> list[th.Property]:
+def http_settings() -> list[th.Property[t.Any]]:
     """``request_timeout``, ``max_retries`` and ``retry_base_seconds``."""
     return [
         th.Property(
@@ -92,7 +92,7 @@ def http_settings() -> list[th.Property]:
     ]
 
 
-def config_schema(*properties: th.Property) -> dict[str, t.Any]:
+def config_schema(*properties: th.Property[t.Any]) -> dict[str, t.Any]:
     """A config JSON Schema that rejects unknown settings (typos fail early)."""
     return th.PropertiesList(*properties, additional_properties=False).to_dict()
 
@@ -121,7 +121,7 @@ class VendorTap(Tap):
             if errors:
                 raise ConfigValidationError("Config validation failed", errors=errors)
 
-    def config_errors(self) -> list[str]:  # noqa: PLR6301
+    def config_errors(self) -> list[str]:
         """Cross-field problems with the config, one message per problem."""
         return []
 
@@ -139,7 +139,7 @@ class VendorTap(Tap):
         """What this run did, per stream (printed at the end of ``sync_all``)."""
         return RunSummary(self.name)
 
-    def write_message(self, message: t.Any) -> None:  # noqa: ANN401
+    def write_message(self, message: t.Any) -> None:  # type: ignore[misc]  # final in singer-sdk; no record hook
         """Write a Singer message, counting RECORD messages into the run summary."""
         super().write_message(message)
         record = getattr(message, "record", None)
@@ -148,7 +148,7 @@ class VendorTap(Tap):
             stream = self.streams.get(stream_name)
             self.run_summary.tally(stream_name).add_record(record, stream.replication_key if stream else None)
 
-    def sync_all(self) -> None:
+    def sync_all(self) -> None:  # type: ignore[misc]  # final in singer-sdk; no after-sync hook
         """``sync_streams()``, then log the run summary (also when the sync fails)."""
         for stream in self.streams.values():
             _count_partitions(stream, self.run_summary)
@@ -165,16 +165,16 @@ class VendorTap(Tap):
         super().sync_all()
 
 
-def _count_partitions(stream: t.Any, summary: RunSummary) -> None:  # noqa: ANN401
+def _count_partitions(stream: t.Any, summary: RunSummary) -> None:
     """Count each ``stream.sync(context)`` call into ``summary`` (wraps the instance's method once)."""
     if getattr(stream.sync, "_counted", False):
         return
     original = stream.sync
     tally = summary.tally(stream.name)
 
-    def sync(context: t.Any = None) -> None:  # noqa: ANN401
+    def sync(context: t.Any = None) -> None:
         tally.add_partition(context)
         original(context)
 
-    sync._counted = True  # type: ignore[attr-defined]
+    sync._counted = True  # type: ignore[attr-defined]  # noqa: SLF001 - our own marker
     stream.sync = sync

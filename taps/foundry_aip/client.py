@@ -21,6 +21,7 @@ from taps.common.schemas import schema_directory
 
 if t.TYPE_CHECKING:
     import requests
+    from singer_sdk.helpers.types import Context
 
 SCHEMAS = schema_directory("foundry_aip")
 READ_SCOPE = "api:aip-agents-read"
@@ -68,9 +69,9 @@ class FoundryStream(VendorRESTStream):
     """Base stream for the AIP Agents endpoints (always ``preview=true``)."""
 
     vendor = "Palantir Foundry"
-    extra_retry_statuses: t.ClassVar[list[int]] = [HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE]
+    extra_retry_statuses: t.Sequence[int] = [HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE]
 
-    def get_url_params(self, context: dict | None, next_page_token: t.Any) -> dict[str, t.Any]:  # noqa: ARG002
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:  # noqa: ARG002
         """``preview=true`` on every call: the AIP Agents endpoints are preview-only."""
         return {"preview": "true"}
 

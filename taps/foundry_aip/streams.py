@@ -40,6 +40,7 @@ if t.TYPE_CHECKING:
     from datetime import datetime
 
     import requests
+    from singer_sdk.helpers.types import Context
 
 MAX_LISTING_RESTARTS = 3
 ZERO_SESSIONS_HINT = (
@@ -74,7 +75,7 @@ class SessionsStream(FoundryStream):
         """Follow ``nextPageToken`` until it is absent or empty."""
         return JSONPathPaginator("$.nextPageToken")
 
-    def get_url_params(self, context: dict | None, next_page_token: str | None) -> dict[str, t.Any]:
+    def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict[str, t.Any]:
         """``pageSize`` (setting ``page_size``), ``pageToken`` after the first page, ``preview=true``."""
         return {
             "pageSize": int(self.config.get("page_size") or 100),
@@ -82,7 +83,7 @@ class SessionsStream(FoundryStream):
             **super().get_url_params(context, next_page_token),
         }
 
-    def listing_floor(self, context: dict | None) -> datetime | None:
+    def listing_floor(self, context: Context | None) -> datetime | None:
         """The oldest ``updatedTime`` this run needs: bookmark (or ``start_date``)
         minus ``lookback_days``; ``None`` reads every session."""
         start = self.get_starting_timestamp(context)
@@ -92,7 +93,7 @@ class SessionsStream(FoundryStream):
         days = int(self.config.get("lookback_days") or 0) if has_bookmark else 0
         return start - timedelta(days=days)
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """List the agent's sessions completely, then yield them newest first.
 
         Raises:
@@ -108,7 +109,7 @@ class SessionsStream(FoundryStream):
                          bookmark_time(floor) if floor else "the beginning")
         yield from sorted(sessions.values(), key=lambda s: (s.get("updated_time") or "", s["rid"]), reverse=True)
 
-    def _list_sessions(self, context: dict | None, floor: datetime | None) -> tuple[dict[str, dict], int]:
+    def _list_sessions(self, context: Context | None, floor: datetime | None) -> tuple[dict[str, dict], int]:
         """Read pages back to back (nothing slow in between) until below ``floor``.
 
         Returns:
@@ -141,7 +142,7 @@ class SessionsStream(FoundryStream):
         raise FatalAPIError(msg)
 
     @staticmethod
-    def _with_keys(row: dict, context: dict | None) -> dict:
+    def _with_keys(row: dict, context: Context | None) -> dict:
         """Add ``agent_rid`` and ``updated_time`` (normalised ``metadata.updatedTime``)."""
         record = dict(row)
         record["agent_rid"] = (context or {}).get("agent_rid") or row.get("agentRid")
@@ -149,7 +150,7 @@ class SessionsStream(FoundryStream):
         record["updated_time"] = bookmark_time(parse_timestamp(raw)) if raw else None
         return record
 
-    def get_child_context(self, record: dict, context: dict | None) -> dict:  # noqa: ARG002
+    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002
         """Context for ``session_exchanges``: the agent, the session and its update time."""
         return {
             "agent_rid": record["agent_rid"],
@@ -175,7 +176,7 @@ class SessionExchangesStream(FoundryStream):
     records_jsonpath = "$.exchanges[*]"
     schema = StreamSchema(SCHEMAS)
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """One record per exchange; nothing (with a warning) if the session is gone."""
         try:
             yield from super().get_records(context)
@@ -189,7 +190,7 @@ class SessionExchangesStream(FoundryStream):
         for index, exchange in enumerate(super().parse_response(response)):
             yield {"exchange_index": index, **exchange}
 
-    def post_process(self, row: dict, context: dict | None = None) -> dict:
+    def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Add the parent keys: ``session_rid``, ``agent_rid``, ``session_updated_time``."""
         context = context or {}
         return {

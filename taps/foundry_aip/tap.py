@@ -27,7 +27,7 @@ from taps.foundry_aip.client import READ_SCOPE
 from taps.foundry_aip.streams import SessionExchangesStream, SessionsStream
 
 VENDOR = "Palantir Foundry"
-TOKEN_PATH = "/multipass/api/oauth2/token"
+TOKEN_PATH = "/multipass/api/oauth2/token"  # noqa: S105 - a URL path, not a password
 MAX_PAGE_SIZE = 100
 
 

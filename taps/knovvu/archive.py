@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -43,7 +44,7 @@ class ArchiveError(Exception):
     """The hour's archive could not be fetched or read; the hour is not done."""
 
 
-class LinkExpired(Exception):  # noqa: N818
+class LinkExpired(Exception):
     """The presigned URL's validity period has passed (401 "download link has expired")."""
 
 
@@ -104,7 +105,9 @@ class ArchiveFetcher:
         self.retry_base_seconds = retry_base_seconds
         self.requests_made = 0
 
-    def download(self, url: str, expected_size: int | None, dest: t.BinaryIO, before_request: t.Callable[[], None]) -> tuple[str, int]:
+    def download(
+        self, url: str, expected_size: int | None, dest: t.BinaryIO, before_request: t.Callable[[], None]
+    ) -> tuple[str, int]:
         """Stream ``url`` into ``dest``; returns ``(sha256, size_bytes)``.
 
         ``before_request`` is called before every GET (the download budget).
@@ -230,7 +233,7 @@ def clean_temp(folder: str) -> list[str]:
     return removed
 
 
-def fetch_archive(  # noqa: PLR0913
+def fetch_archive(
     fetcher: ArchiveFetcher,
     store: FileStore,
     *,
@@ -303,7 +306,7 @@ def unpack(path: str, store: FileStore, *, day: str, hour: str) -> StoredArchive
                     continue
                 key = file_key(day, hour, conv, sid, name)
                 with archive.open(entry) as src:
-                    stored = store.write(key, iter(lambda src=src: src.read(CHUNK), b""), expected_size=entry.file_size)
+                    stored = store.write(key, iter(functools.partial(src.read, CHUNK), b""), expected_size=entry.file_size)
                 result.files[(str(sid), str(name))] = {
                     "archive_path": entry.filename, "storage_uri": stored.uri, "storage_key": stored.key,
                     "sha256": stored.sha256, "size_bytes": stored.size_bytes,

@@ -20,7 +20,7 @@ FEATURE_HINT = (
     "recordings' (tenant feature settings); the tap cannot fetch recordings until then"
 )
 TOKEN_HINT = (
-    "Check client_id and client_secret, and that the application has the dataservice_external scope"
+    "Check client_id and client_secret, and that the application has the dataservice_external scope"  # noqa: S105 - a hint
 )
 
 
@@ -28,7 +28,7 @@ class DayOutOfRetention(VendorAPIError):
     """404: the day is older than the tenant's retention period; its recordings are gone."""
 
 
-class RateLimited(Exception):  # noqa: N818 - a condition, not a failure
+class RateLimited(Exception):
     """The vendor's download budget (5 per hour) is spent.
 
     Attributes:
@@ -58,11 +58,11 @@ class KnovvuStream(VendorRESTStream):
 
     vendor = "Knovvu"
 
-    def get_new_paginator(self) -> None:  # noqa: PLR6301
+    def get_new_paginator(self) -> None:
         """One manifest per day: no paging."""
         return
 
-    def error_hint(self, response: requests.Response) -> str:  # noqa: PLR6301
+    def error_hint(self, response: requests.Response) -> str:
         """What to do about a Knovvu error answer."""
         if response.status_code == HTTPStatus.FORBIDDEN:
             return FEATURE_HINT

@@ -26,6 +26,7 @@ from functools import cached_property
 
 from singer_sdk import Stream, StreamSchema
 
+from taps.common.client import VendorAPIError
 from taps.common.redact import strip_query
 from taps.common.schemas import schema_directory
 from taps.common.state import write_state_now
@@ -40,7 +41,6 @@ from taps.knovvu.archive import (
     fetch_archive,
     temp_folder,
 )
-from taps.common.client import VendorAPIError
 from taps.knovvu.client import DayOutOfRetention, KnovvuStream, RateLimited
 from taps.knovvu.progress import DownloadBudget, Progress, plan_days
 

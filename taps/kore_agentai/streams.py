@@ -59,7 +59,7 @@ class ConversationsStream(KoreAgentAIStream):
 
     # --- windows --------------------------------------------------------------
 
-    def today(self) -> date:  # noqa: PLR6301
+    def today(self) -> date:
         """The current UTC date: the last day of the last window."""
         return datetime.now(timezone.utc).date()
 
@@ -109,7 +109,7 @@ class ConversationsStream(KoreAgentAIStream):
         for start, end in windows:
             self.windows_requested.append((start, end))
             self._window_max = None
-            seen: set[str] = set()
+            seen: set[t.Any] = set()
             for record in self.request_records({"from": start.isoformat(), "to": end.isoformat()}):
                 key = record.get("_id")
                 if key in seen:
@@ -153,7 +153,7 @@ class ConversationsStream(KoreAgentAIStream):
             self.pending_messages[row["_id"]] = messages or []
         return row
 
-    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002, PLR6301
+    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002
         """``{"conversation_record_id": <_id>}``: small, so it can be logged."""
         return {"conversation_record_id": record["_id"]}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import typing as t
 
 import requests
+
 from taps.common.client import VendorAPIError, VendorRESTStream
 from taps.common.schemas import schema_directory
 
@@ -71,7 +72,10 @@ class SalesloftStream(VendorRESTStream):
         oauth = not self.config.get("api_key")
         if status == 401:  # noqa: PLR2004
             if oauth:
-                return "Salesloft refused the OAuth token: check client_id and client_secret (a private, admin-enabled app) and token_url"
+                return (
+                    "Salesloft refused the OAuth token: check client_id and client_secret "
+                    "(a private, admin-enabled app) and token_url"
+                )
             return "Salesloft refused the API key: check api_key (Salesloft > Your Applications > API Keys)"
         if status == 403:  # noqa: PLR2004
             return ("The credentials lack a permission: grant the conversations:read scope to the API key or OAuth app"

@@ -62,6 +62,6 @@ class UpdatedAtKeysetPaginator(BaseAPIPaginator[KeysetToken]):
             return KeysetToken(current.since, current.page + 1, current.skip_ids | tail)
         return KeysetToken(last, 1, frozenset(tail))
 
-    def continue_if_empty(self, response: requests.Response) -> bool:  # noqa: ARG002, PLR6301
+    def continue_if_empty(self, response: requests.Response) -> bool:  # noqa: ARG002
         """A page whose rows were all emitted already is empty after skipping; ``get_next`` decides."""
         return True

@@ -45,7 +45,7 @@ class RateBudget:
         sleep: called with seconds to wait (default: this module's ``_sleep``).
         """
         self.reserve = reserve
-        self.sleep = sleep or (lambda seconds: _sleep(seconds))
+        self.sleep = sleep or (lambda seconds: _sleep(seconds))  # noqa: PLW0108 - looked up late, so tests can patch _sleep
         self.remaining: int | None = None
         self.last_cost = 1
         self.server_time: datetime | None = None

@@ -116,7 +116,7 @@ class ConversationExtensiveStream(SalesloftStream):
 
     def get_new_paginator(self) -> None:
         """Single object answer: no paging."""
-        return None
+        return
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """The extensive view; a conversation deleted since it was listed (404) is skipped with a warning."""

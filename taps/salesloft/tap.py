@@ -36,7 +36,9 @@ class TapSalesloft(VendorTap):
     package_name = "conversation-archive-taps"
 
     config_jsonschema = config_schema(
-        secret_setting("api_key", "Salesloft API key (needs the conversations:read scope). Set this, or client_id + client_secret."),
+        secret_setting(
+            "api_key", "Salesloft API key (needs the conversations:read scope). Set this, or client_id + client_secret."
+        ),
         secret_setting("client_id", "OAuth client id of a private, admin-enabled Salesloft app (client credentials)."),
         secret_setting("client_secret", "OAuth client secret of that app."),
         token_url_setting("https://accounts.salesloft.com/oauth/token", "Salesloft"),
@@ -47,7 +49,10 @@ class TapSalesloft(VendorTap):
             "rate_limit_reserve",
             th.IntegerType(minimum=0, maximum=590),
             default=60,
-            description="Points of the team's 600-a-minute budget left for other integrations: the tap waits for the next minute rather than go below this.",
+            description=(
+                "Points of the team's 600-a-minute budget left for other integrations: "
+                "the tap waits for the next minute rather than go below this."
+            ),
         ),
         *http_settings(),
     )

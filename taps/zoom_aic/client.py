@@ -14,6 +14,7 @@ Vendor docs followed (see ``shared/providers/zoom_aic_and_knovvu.md`` §1):
 
 from __future__ import annotations
 
+import typing as t
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 
@@ -22,6 +23,9 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from taps.common.client import VendorRESTStream
 from taps.common.windows import datetime_windows
+
+if t.TYPE_CHECKING:
+    from taps.zoom_aic.tap import TapZoomAIC
 
 # --- the archive window: ONE place -------------------------------------------
 #: ``from``/``to`` format sent to ``/aic/users/{userId}/conversation_archive``.
@@ -127,6 +131,11 @@ class ZoomStream(VendorRESTStream):
     vendor = "Zoom"
     #: the scope to name when Zoom says one is missing (streams override).
     required_scopes: str = USER_SCOPES
+
+    @property
+    def zoom_tap(self) -> TapZoomAIC:
+        """The tap this stream belongs to, typed (its file store and failure list)."""
+        return t.cast("TapZoomAIC", self._tap)
 
     def error_hint(self, response: requests.Response) -> str:
         """What the admin must change, by Zoom error code."""

@@ -28,7 +28,7 @@ import requests
 from taps.common.retry import exponential_wait
 from taps.common.storage import FileIntegrityError, FileStore, StoredFile
 from taps.common.summary import count_responses, tally_for
-from taps.zoom_aic.client import DailyLimitReached, is_daily_limit, zoom_error_code
+from taps.zoom_aic.client import TOKEN_INVALID_CODE, DailyLimitReached, is_daily_limit, zoom_error_code
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class Downloader:
             resume_at = response.headers.get("Retry-After")
             msg = f"Zoom answered 429 for download {where}. Daily quota spent; resume after {resume_at or '00:00 UTC'}"
             raise DailyLimitReached(msg, resume_at)
-        if status == HTTPStatus.UNAUTHORIZED or zoom_error_code(response) == 124:
+        if status == HTTPStatus.UNAUTHORIZED or zoom_error_code(response) == TOKEN_INVALID_CODE:
             if self.stream.authenticator.handle_401():
                 return 0.0
         elif status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:

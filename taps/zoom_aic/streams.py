@@ -89,7 +89,7 @@ class UsersStream(ZoomStream):
         return "/users/{user_ref}" if self.user_refs else "/users"
 
     @property
-    def records_jsonpath(self) -> str:  # type: ignore[override]
+    def records_jsonpath(self) -> str:
         """A single user object, or the ``users`` array of a page."""
         return "$" if self.user_refs else "$.users[*]"
 
@@ -219,7 +219,7 @@ class ConversationArchivesStream(ZoomStream):
                                   format_archive_time(window[0]), format_archive_time(window[1]), exc)
                 report_gap(self, f"user {user_id} from {format_archive_time(window[0])}", "error",
                            f"a file did not download intact ({exc}); retried next run")
-                self._tap.file_failures.append(f"user {user_id}, window starting {format_archive_time(window[0])}: {exc}")
+                self.zoom_tap.file_failures.append(f"user {user_id}, window starting {format_archive_time(window[0])}: {exc}")
                 return
 
     def _window_records(self, context: Context | None, window: tuple[datetime, datetime]) -> t.Iterator[dict]:
@@ -269,7 +269,7 @@ class ConversationArchivesStream(ZoomStream):
             FileDownloadError: a file did not arrive intact.
             DailyLimitReached: Zoom's daily quota is spent.
         """
-        downloader = Downloader(self, self._tap.file_store)
+        downloader = Downloader(self, self.zoom_tap.file_store)
         user = safe_key_part(record["user_id"])
         start, end = parse_timestamp(record["start_time"]), parse_timestamp(record["end_time"])
         out: dict[str, t.Any] = {"history": None, "attachments": []}

@@ -94,7 +94,10 @@ class TapZoomAIC(VendorTap):
             "download_files",
             th.BooleanType(),
             default=True,
-            description="Download attachments (physical_files) to storage_url. History files are downloaded whenever conversation_histories is selected.",
+            description=(
+                "Download attachments (physical_files) to storage_url. "
+                "History files are downloaded whenever conversation_histories is selected."
+            ),
         ),
         *http_settings(),
     )
@@ -113,9 +116,10 @@ class TapZoomAIC(VendorTap):
                 errors.append(f"{setting} must be an http(s) URL")
         if not self.config.get("start_date"):
             errors.append("start_date is required: the first date-time whose AI Companion archives are read")
-        elif self.config.get("end_date"):
-            if parse_timestamp(self.config["end_date"]) < parse_timestamp(self.config["start_date"]):
-                errors.append("end_date must not be before start_date")
+        elif self.config.get("end_date") and (
+            parse_timestamp(self.config["end_date"]) < parse_timestamp(self.config["start_date"])
+        ):
+            errors.append("end_date must not be before start_date")
         if self.config.get("user_statuses") == [] and not self.config.get("user_ids"):
             errors.append("user_statuses must name at least one status (active, inactive, pending)")
         return errors
