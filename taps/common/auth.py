@@ -26,9 +26,41 @@ from singer_sdk.authenticators import APIAuthenticatorBase, OAuthAuthenticator
 from singer_sdk.exceptions import FatalAPIError
 
 from taps.common.redact import redact
-from taps.common.retry import exponential_wait
+from taps.common.retry import RetryPolicy, parse_retry_after
 
 logger = logging.getLogger(__name__)
+
+
+#: token requests: a few quick tries unless the tap passes its own policy (settings max_retries, request_timeout)
+TOKEN_RETRY_POLICY = RetryPolicy(max_tries=4, base_seconds=0.5, cap_seconds=10.0, timeout=60.0)
+
+
+class TapAuthenticator(t.Protocol):
+    """What streams and downloads need from a tap's authenticator, beyond singer-sdk's.
+
+    Every authenticator here provides it; ``VendorTap.build_authenticator`` returns one.
+    """
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never appear in output (credentials, current token)."""
+        ...
+
+    def __call__(self, request: requests.PreparedRequest, /) -> requests.PreparedRequest:
+        """Authenticate ``request`` (the ``requests`` auth hook)."""
+        ...
+
+    def authenticate_request(self, request: requests.PreparedRequest, /) -> requests.PreparedRequest:
+        """Add the credentials to ``request`` and return it."""
+        ...
+
+    def handle_401(self) -> bool:
+        """The vendor answered 401: ``True`` if a retry with a renewed token may succeed."""
+        ...
+
+    def request_succeeded(self) -> None:
+        """A request went through: a later 401 may be answered by one re-mint again."""
+        ...
 
 
 class AuthenticationFailed(FatalAPIError):
@@ -93,8 +125,7 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         basic_auth: bool = False,
         renew_before_seconds: int = 300,
         default_expiration: int = 3600,
-        timeout: float = 60.0,
-        max_tries: int = 4,
+        policy: RetryPolicy = TOKEN_RETRY_POLICY,
         settings_hint: str = "client_id and client_secret",
     ) -> None:
         """Args:
@@ -109,8 +140,8 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         basic_auth: send the client credentials as HTTP Basic instead of form fields.
         renew_before_seconds: renew this many seconds before expiry.
         default_expiration: lifetime in seconds when the answer has no ``expires_in``.
-        timeout: seconds per token request.
-        max_tries: attempts on connection errors, 429 and 5xx.
+        policy: attempts on connection errors, 429 and 5xx, their waits (``Retry-After`` wins)
+            and the seconds per token request; taps pass ``VendorTap.retry_policy``.
         settings_hint: the settings to name when the vendor refuses the credentials.
         """
         super().__init__(
@@ -126,8 +157,7 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         self.query = query or {}
         self.basic_auth = basic_auth
         self.renew_before_seconds = renew_before_seconds
-        self.timeout = timeout
-        self.max_tries = max_tries
+        self.policy = policy
         self.settings_hint = settings_hint
         self.tokens_minted = 0
         self._minted_after_401 = False
@@ -163,13 +193,14 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
 
         Raises:
             AuthenticationFailed: the vendor refused the credentials (4xx), or
-                kept failing (5xx/connection) for ``max_tries`` attempts. The
-                message quotes the vendor's error with secrets removed.
+                kept failing (429/5xx/connection) for ``policy.max_tries`` attempts.
+                The message quotes the vendor's error with secrets removed.
         """
         logger.info("Requesting a new %s access token", self.vendor)
         auth = (self.client_id or "", self.client_secret or "") if self.basic_auth else None
         last_problem = ""
-        for attempt in range(1, self.max_tries + 1):
+        for attempt in range(1, self.policy.max_tries + 1):
+            asked: float | None = None
             try:
                 response = requests.post(
                     self.auth_endpoint,
@@ -177,7 +208,7 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
                     data=self.oauth_request_payload,
                     auth=auth,
                     headers={"Accept": "application/json"},
-                    timeout=self.timeout,
+                    timeout=self.policy.timeout,
                 )
             except requests.RequestException as exc:
                 last_problem = f"connection error ({type(exc).__name__})"
@@ -189,10 +220,12 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
                 if status != HTTPStatus.TOO_MANY_REQUESTS and status < HTTPStatus.INTERNAL_SERVER_ERROR:
                     raise AuthenticationFailed(self._refusal_message(response))
                 last_problem = f"HTTP {response.status_code}"
-            time.sleep(exponential_wait(attempt, base=0.5, cap=10))
+                asked = parse_retry_after(response.headers.get("Retry-After"))
+            if attempt < self.policy.max_tries:
+                time.sleep(self.policy.wait(attempt, asked))
         msg = (
             f"{self.vendor} token endpoint kept failing ({last_problem}) after "
-            f"{self.max_tries} attempts; check token_url and try again later."
+            f"{self.policy.max_tries} attempts; check token_url and try again later."
         )
         raise AuthenticationFailed(msg)
 

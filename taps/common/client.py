@@ -36,6 +36,9 @@ from taps.common.timestamps import parse_timestamp
 if t.TYPE_CHECKING:
     from backoff.types import Details
 
+    from taps.common.auth import TapAuthenticator
+    from taps.common.tap import VendorTap
+
 DEFAULT_TIMEOUT_SECONDS = 60
 DEFAULT_MAX_RETRIES = 5
 MAX_BODY_QUOTE = 600
@@ -79,9 +82,9 @@ class VendorRESTStream(RESTStream):
         return str(self.config["api_url"]).rstrip("/")
 
     @property
-    def authenticator(self) -> t.Any:
+    def authenticator(self) -> TapAuthenticator:
         """The tap's single authenticator (one token per process)."""
-        return self._tap.authenticator  # type: ignore[attr-defined]
+        return t.cast("VendorTap", self._tap).authenticator
 
     @property
     def timeout(self) -> int:
@@ -213,7 +216,7 @@ class VendorRESTStream(RESTStream):
 
     def safe_message(self, text: str) -> str:
         """``text`` with every secret and URL query removed."""
-        auth_secrets = getattr(self.authenticator, "secrets", [])
+        auth_secrets = self.authenticator.secrets
         return redact(text, [*self.secrets, *auth_secrets])
 
     def vendor_error_text(self, response: requests.Response) -> str:

@@ -8,6 +8,8 @@ accepted too.
 from __future__ import annotations
 
 import random
+import typing as t
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
@@ -54,3 +56,36 @@ def exponential_wait(attempt: int, base: float = 1.0, cap: float = 60.0) -> floa
         cap: maximum seconds before jitter.
     """
     return float(min(cap, base * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0))  # noqa: S311
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a request: the same rules for API calls, token requests and downloads.
+
+    Attributes:
+        max_tries: attempts in all (the first plus ``max_retries``).
+        base_seconds: first backoff wait in seconds, doubled each retry (setting ``retry_base_seconds``).
+        cap_seconds: longest backoff wait in seconds (before jitter).
+        timeout: seconds to wait for each response (setting ``request_timeout``).
+    """
+
+    max_tries: int = 6
+    base_seconds: float = 1.0
+    cap_seconds: float = 60.0
+    timeout: float = 60.0
+
+    @classmethod
+    def from_config(cls, config: t.Mapping[str, t.Any]) -> RetryPolicy:
+        """The policy from the shared settings ``max_retries``, ``retry_base_seconds`` and ``request_timeout``."""
+        retries = config.get("max_retries")
+        return cls(
+            max_tries=1 + (5 if retries is None else int(retries)),
+            base_seconds=float(config.get("retry_base_seconds") or 1.0),
+            timeout=float(config.get("request_timeout") or 60),
+        )
+
+    def wait(self, attempt: int, asked: float | None = None) -> float:
+        """Seconds to wait before retry ``attempt`` (1-based): ``asked`` (the vendor's ``Retry-After``) wins."""
+        if asked is not None:
+            return asked
+        return exponential_wait(attempt, base=self.base_seconds, cap=self.cap_seconds)

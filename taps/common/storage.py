@@ -10,12 +10,20 @@ stays bounded by the chunk size.
 from __future__ import annotations
 
 import hashlib
+import re
 import typing as t
 import uuid
 from dataclasses import dataclass
 
 import fsspec
 from fsspec.core import url_to_fs
+
+
+def key_part(value: object) -> str:
+    """One storage-key component from a vendor value: ``/``, ``\\`` and control
+    characters become ``_``; empty, ``.`` and ``..`` become ``_``."""
+    text = re.sub(r"[/\\\x00-\x1f]", "_", "" if value is None else str(value))
+    return "_" if text in ("", ".", "..") else text
 
 
 class FileIntegrityError(Exception):

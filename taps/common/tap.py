@@ -15,6 +15,11 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
+from taps.common.retry import RetryPolicy
+
+if t.TYPE_CHECKING:
+    from taps.common.auth import TapAuthenticator
+
 from taps.common.logs import quiet_sdk_logging
 from taps.common.summary import RunSummary
 
@@ -125,14 +130,20 @@ class VendorTap(Tap):
         """Cross-field problems with the config, one message per problem."""
         return []
 
-    def build_authenticator(self) -> t.Any:
+    def build_authenticator(self) -> TapAuthenticator:
         """The authenticator every stream shares (see ``taps.common.auth``)."""
         raise NotImplementedError
 
     @cached_property
-    def authenticator(self) -> t.Any:
+    def authenticator(self) -> TapAuthenticator:
         """One authenticator per tap instance: one token per process."""
         return self.build_authenticator()
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        """Attempts, backoff and timeout from ``max_retries``, ``retry_base_seconds``, ``request_timeout``:
+        the same for API calls, token requests and downloads."""
+        return RetryPolicy.from_config(self.config)
 
     @cached_property
     def run_summary(self) -> RunSummary:

@@ -101,7 +101,7 @@ class TapFoundryAIP(VendorTap):
             vendor=VENDOR,
             scope=READ_SCOPE,
             renew_before_seconds=60,
-            timeout=float(self.config.get("request_timeout") or 60),
+            policy=self.retry_policy,
             settings_hint="client_id and client_secret",
         )
 

@@ -17,13 +17,11 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
 import re
 import tempfile
-import time
 import typing as t
 import zipfile
 from dataclasses import dataclass, field
@@ -31,16 +29,17 @@ from http import HTTPStatus
 
 import requests
 
+from taps.common.downloads import READ, Classifier, Download, DownloadError, Verdict
 from taps.common.redact import strip_query
-from taps.common.retry import exponential_wait, parse_retry_after
-from taps.common.storage import FileIntegrityError, FileStore
+from taps.common.retry import RetryPolicy, parse_retry_after
+from taps.common.storage import FileIntegrityError, FileStore, key_part
 from taps.knovvu.client import RateLimited
 
 CHUNK = 1 << 20
 logger = logging.getLogger(__name__)
 
 
-class ArchiveError(Exception):
+class ArchiveError(DownloadError):
     """The hour's archive could not be fetched or read; the hour is not done."""
 
 
@@ -77,20 +76,18 @@ def unsafe_entry(name: str) -> bool:
     return normal.startswith("/") or bool(re.match(r"^[A-Za-z]:", normal)) or ".." in normal.split("/")
 
 
-def key_part(value: object) -> str:
-    """One storage-key component from a vendor value: ``/``, ``\\`` and control
-    characters become ``_``; empty, ``.`` and ``..`` become ``_``."""
-    text = re.sub(r"[/\\\x00-\x1f]", "_", "" if value is None else str(value))
-    return "_" if text in ("", ".", "..") else text
-
-
 def file_key(day: str, hour: str, conversation: object, session: object, file_name: object) -> str:
     """Stable storage key ``<day>/<hour>/<conversation>/<session>/<fileName>``."""
     return "/".join([key_part(day), key_part(hour), key_part(conversation), key_part(session), key_part(file_name)])
 
 
 class ArchiveFetcher:
-    """Downloads presigned archives (no auth header) with retries on transient failures."""
+    """Downloads presigned archives (no auth header) with the shared download path.
+
+    Knovvu's rules (``knovvu_classifier``): 429 raises ``RateLimited`` (the caller
+    decides to stop or wait), 401/403 "expired" raises ``LinkExpired``, 5xx is
+    retried, any other refusal is an ``ArchiveError``.
+    """
 
     def __init__(self, *, timeout: float, max_retries: int, retry_base_seconds: float) -> None:
         """Args:
@@ -100,10 +97,7 @@ class ArchiveFetcher:
         """
         self.session = requests.Session()  # deliberately not the authenticated stream session
         self.session.trust_env = False
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.retry_base_seconds = retry_base_seconds
-        self.requests_made = 0
+        self.policy = RetryPolicy(max_tries=max_retries + 1, base_seconds=retry_base_seconds, timeout=timeout)
 
     def download(
         self, url: str, expected_size: int | None, dest: t.BinaryIO, before_request: t.Callable[[], None]
@@ -115,59 +109,33 @@ class ArchiveFetcher:
         Raises:
             LinkExpired: the URL's validity has passed.
             RateLimited: 429 from the download host.
-            ArchiveError: other refusals, or still failing after ``max_retries``.
+            ArchiveError: other refusals, a size other than the manifest's
+                ``sizeBytes``, or still failing after ``max_retries``.
         """
-        where = strip_query(url)
-        problem = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                time.sleep(exponential_wait(attempt, base=self.retry_base_seconds))
-            dest.seek(0)
-            dest.truncate()
-            before_request()
-            self.requests_made += 1
-            try:
-                result = self._attempt(url, expected_size, dest)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                problem = f"connection error ({type(exc).__name__})"
-                continue
-            if isinstance(result, str):
-                problem = result
-                continue
-            return result
-        msg = f"Knovvu download {where} kept failing after {self.max_retries + 1} attempts: {problem}"
-        raise ArchiveError(msg)
+        download = Download(vendor="Knovvu", policy=self.policy, session=self.session,
+                            classify=knovvu_classifier(strip_query(url) or ""), before_request=before_request,
+                            error=ArchiveError)
+        return download.to_file(url, dest, expected_size)
 
-    def _attempt(self, url: str, expected_size: int | None, dest: t.BinaryIO) -> tuple[str, int] | str:
-        """One GET: the result, or a retriable problem as text."""
-        where = strip_query(url)
-        with self.session.get(url, stream=True, timeout=self.timeout, allow_redirects=True) as response:
-            status = response.status_code
-            if status != HTTPStatus.OK:
-                text = response.text[:300]
-                if status == HTTPStatus.TOO_MANY_REQUESTS:
-                    raise RateLimited(f"Knovvu answered 429 for {where}: {_error_text(text)}",
-                                      parse_retry_after(response.headers.get("Retry-After")))
-                if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN) and "expired" in text.lower():
-                    raise LinkExpired(f"Knovvu download link for {where} has expired")
-                if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-                    return f"HTTP {status}"
-                msg = f"Knovvu download host answered {status} for {where}: {_error_text(text)}"
-                raise ArchiveError(msg)
-            digest = hashlib.sha256()
-            size = 0
-            for chunk in response.iter_content(CHUNK):
-                digest.update(chunk)
-                dest.write(chunk)
-                size += len(chunk)
-            announced = response.headers.get("Content-Length")
-        if announced is not None and int(announced) != size:
-            return f"truncated body ({size} of {announced} bytes)"
-        if expected_size is not None and size != expected_size:
-            msg = f"Knovvu archive {where}: received {size} bytes, the manifest announced sizeBytes={expected_size}"
-            raise ArchiveError(msg)
-        dest.flush()
-        return digest.hexdigest(), size
+
+def knovvu_classifier(where: str) -> Classifier:
+    """Knovvu's status rules for a presigned archive download of ``where`` (URL without its query)."""
+
+    def classify(response: requests.Response) -> Verdict:
+        status = response.status_code
+        if status == HTTPStatus.OK:
+            return READ
+        text = response.text[:300]
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            raise RateLimited(f"Knovvu answered 429 for {where}: {_error_text(text)}",
+                              parse_retry_after(response.headers.get("Retry-After")))
+        if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN) and "expired" in text.lower():
+            raise LinkExpired(f"Knovvu download link for {where} has expired")
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            return Verdict("retry", message=f"HTTP {status}")
+        return Verdict("fail", message=f"Knovvu download host answered {status} for {where}: {_error_text(text)}")
+
+    return classify
 
 
 def _error_text(body: str) -> str:

@@ -86,7 +86,7 @@ class TapKnovvu(VendorTap):
             vendor="Knovvu",
             scope=SCOPE,
             default_expiration=86399,
-            timeout=float(self.config.get("request_timeout") or 60),
+            policy=self.retry_policy,
             settings_hint=TOKEN_HINT.removeprefix("Check "),
         )
 

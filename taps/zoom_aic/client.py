@@ -110,15 +110,7 @@ def is_daily_limit(response: requests.Response) -> bool:
 
 
 class DailyLimitReached(FatalAPIError):
-    """Zoom's daily request quota for the account is spent; resume after ``resume_at``."""
-
-    def __init__(self, message: str, resume_at: str | None) -> None:
-        """Args:
-        message: redacted message naming the vendor text.
-        resume_at: the ``Retry-After`` value (ISO timestamp) when Zoom sent one.
-        """
-        super().__init__(message)
-        self.resume_at = resume_at
+    """Zoom's daily request quota for the account is spent; the message says when to resume."""
 
 
 class UserNotFound(FatalAPIError):
@@ -170,7 +162,7 @@ class ZoomStream(VendorRESTStream):
         if is_daily_limit(response):
             resume_at = response.headers.get("Retry-After")
             msg = self.response_error_message(response)
-            raise DailyLimitReached(f"{msg}. Daily quota spent; resume after {resume_at or '00:00 UTC'}", resume_at)
+            raise DailyLimitReached(f"{msg}. Daily quota spent; resume after {resume_at or '00:00 UTC'}")
         code = zoom_error_code(response) if status >= HTTPStatus.BAD_REQUEST else None
         if status == HTTPStatus.NOT_FOUND and code in (ARCHIVE_USER_GONE_CODE, USER_NOT_FOUND_CODE):
             raise UserNotFound(self.response_error_message(response))

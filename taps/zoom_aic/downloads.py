@@ -7,7 +7,9 @@ conversations/download/<id>`` and ``.../attached/download/<id>``) as needing
 Zoom's own hosts (``*.zoom.us``, ``*.zoomgov.com``, or the ``api_url`` host so
 the sandbox works); ``requests`` drops the header itself on a redirect to
 another host (a CDN). Bodies are streamed in 1 MiB chunks to ``FileStore``
-(temporary name, rename, sha256), checked against the announced ``file_size``.
+(temporary name, rename, sha256), checked against the announced ``file_size``,
+through the shared ``taps.common.downloads.Download``; this module keeps only
+Zoom's status rules (``zoom_classifier``) and host rule (``is_zoom_host``).
 An HTML page where a file was expected is refused (Zoom answers 200 with a
 login page when a download is not authorised).
 """
@@ -16,8 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-import time
 import typing as t
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -25,19 +25,20 @@ from urllib.parse import urlsplit
 
 import requests
 
-from taps.common.retry import exponential_wait
+from taps.common.downloads import READ, Classifier, Download, DownloadError, Verdict
+from taps.common.retry import RetryPolicy
 from taps.common.storage import FileIntegrityError, FileStore, StoredFile
 from taps.common.summary import count_responses, tally_for
 from taps.zoom_aic.client import TOKEN_INVALID_CODE, DailyLimitReached, is_daily_limit, zoom_error_code
 
-logger = logging.getLogger(__name__)
+if t.TYPE_CHECKING:
+    from taps.zoom_aic.client import ZoomStream
 
-CHUNK_BYTES = 1 << 20
 ZOOM_HOST_SUFFIXES = (".zoom.us", ".zoomgov.com")
 ZOOM_HOSTS = ("zoom.us", "zoomgov.com")
 
 
-class FileDownloadError(Exception):
+class FileDownloadError(DownloadError):
     """One file could not be downloaded intact; its archive is not bookmarked past."""
 
 
@@ -63,6 +64,34 @@ def _refuse_html(first_chunk: bytes) -> None:
         raise FileIntegrityError(msg)
 
 
+def zoom_classifier(stream: ZoomStream, where: str, *, html_allowed: bool) -> Classifier:
+    """Zoom's status rules for a download of ``where`` (a URL path).
+
+    2xx reads the body unless it is an HTML page (``html_allowed`` off); the
+    daily-quota 429 raises ``DailyLimitReached``; 401 or code 124 re-mints the
+    token once; 429 and 5xx retry after Zoom's ``Retry-After``; anything else fails
+    quoting Zoom's error.
+    """
+
+    def classify(response: requests.Response) -> Verdict:
+        status = response.status_code
+        if status < HTTPStatus.BAD_REQUEST:
+            if not html_allowed and "text/html" in response.headers.get("Content-Type", "").lower():
+                return Verdict("fail", message=f"{where}: Zoom answered with an HTML page instead of the file")
+            return READ
+        if is_daily_limit(response):
+            resume_at = response.headers.get("Retry-After")
+            msg = f"Zoom answered 429 for download {where}. Daily quota spent; resume after {resume_at or '00:00 UTC'}"
+            raise DailyLimitReached(msg)
+        remint = status == HTTPStatus.UNAUTHORIZED or zoom_error_code(response) == TOKEN_INVALID_CODE
+        if not remint and (status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR):
+            return Verdict("retry", wait=stream.rate_limit_wait(response), message=f"HTTP {status}")
+        failure = f"Zoom answered {status} for download {where}: {stream.vendor_error_text(response)}"
+        return Verdict("remint" if remint else "fail", message=failure)
+
+    return classify
+
+
 class Downloader:
     """Fetch Zoom files with the tap's token, retries and rate-limit handling.
 
@@ -72,15 +101,29 @@ class Downloader:
         store: where files go.
     """
 
-    def __init__(self, stream: t.Any, store: FileStore) -> None:
+    def __init__(self, stream: ZoomStream, store: FileStore) -> None:
         """See class docstring."""
         self.stream = stream
         self.store = store
-        self.session = requests.Session()
-        count_responses(self.session, tally_for(stream))
-        self.api_url = str(stream.config["api_url"])
-        self.timeout = stream.timeout
-        self.max_tries = stream.backoff_max_tries()
+        api_url = str(stream.config["api_url"])
+        session = requests.Session()
+        count_responses(session, tally_for(stream))
+
+        def count_retry() -> None:
+            tally_for(stream).retries += 1
+
+        self.download = Download(
+            session=session,
+            on_retry=count_retry,
+            vendor="Zoom",
+            policy=RetryPolicy(max_tries=stream.backoff_max_tries(), base_seconds=stream.retry_base_seconds,
+                               timeout=stream.timeout),
+            authenticator=stream.authenticator,
+            send_auth=lambda url: is_zoom_host(url, api_url),
+            headers={"Accept": "application/json, */*"},
+            redact=stream.safe_message,
+            error=FileDownloadError,
+        )
 
     def fetch_json(self, url: str, key: str, expected_size: int | None) -> DownloadedJSON:
         """Store the JSON file at ``url`` under ``key`` and return it parsed.
@@ -91,7 +134,9 @@ class Downloader:
         """
         buffer = io.BytesIO()
 
-        def tee(chunks: t.Iterable[bytes]) -> t.Iterator[bytes]:
+        def tee(chunks: t.Iterator[bytes]) -> t.Iterator[bytes]:
+            buffer.seek(0)
+            buffer.truncate()
             for chunk in chunks:
                 buffer.write(chunk)
                 yield chunk
@@ -113,57 +158,15 @@ class Downloader:
         """
         return self._fetch(url, key, expected_size, wrap=None, html_allowed=html_allowed)
 
-    def _fetch(self, url: str, key: str, expected_size: int | None, *, wrap: t.Callable | None,
-               html_allowed: bool = False) -> StoredFile:
-        where = urlsplit(url).path
-        for attempt in range(1, self.max_tries + 1):
-            request = requests.Request("GET", url, headers={"Accept": "application/json, */*"}).prepare()
-            if is_zoom_host(url, self.api_url):
-                self.stream.authenticator.authenticate_request(request)
-            try:
-                with self.session.send(request, stream=True, timeout=self.timeout) as response:
-                    wait = self._check_status(response, where, attempt)
-                    if wait is None:
-                        if not html_allowed and "text/html" in response.headers.get("Content-Type", "").lower():
-                            msg = f"{where}: Zoom answered with an HTML page instead of the file"
-                            raise FileDownloadError(msg)
-                        chunks = response.iter_content(CHUNK_BYTES)
-                        if wrap is not None:
-                            chunks = wrap(chunks)
-                        stored = self.store.write(key, chunks, expected_size=expected_size,
-                                                  check=None if html_allowed else _refuse_html)
-                        self.stream.authenticator.request_succeeded()
-                        return stored
-            except FileIntegrityError as exc:
-                raise FileDownloadError(self.stream.safe_message(f"{where}: {exc}")) from exc
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                wait = exponential_wait(attempt, base=self.stream.retry_base_seconds)
-                logger.warning("Zoom download %s failed (%s); retrying", where, type(exc).__name__)
-            if attempt < self.max_tries:
-                tally_for(self.stream).retries += 1
-                time.sleep(wait)
-        msg = self.stream.safe_message(f"{where}: Zoom download kept failing after {self.max_tries} attempts")
-        raise FileDownloadError(msg)
-
-    def _check_status(self, response: requests.Response, where: str, attempt: int) -> float | None:
-        """``None`` when the body should be read; else seconds to wait before retrying.
-
-        Raises:
-            DailyLimitReached, FileDownloadError.
-        """
-        status = response.status_code
-        if status < HTTPStatus.BAD_REQUEST:
-            return None
-        if is_daily_limit(response):
-            resume_at = response.headers.get("Retry-After")
-            msg = f"Zoom answered 429 for download {where}. Daily quota spent; resume after {resume_at or '00:00 UTC'}"
-            raise DailyLimitReached(msg, resume_at)
-        if status == HTTPStatus.UNAUTHORIZED or zoom_error_code(response) == TOKEN_INVALID_CODE:
-            if self.stream.authenticator.handle_401():
-                return 0.0
-        elif status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            wait = self.stream.rate_limit_wait(response)
-            return wait if wait is not None else exponential_wait(attempt, base=self.stream.retry_base_seconds)
-        text = self.stream.vendor_error_text(response)
-        msg = self.stream.safe_message(f"Zoom answered {status} for download {where}: {text}")
-        raise FileDownloadError(msg)
+    def _fetch(
+        self,
+        url: str,
+        key: str,
+        expected_size: int | None,
+        *,
+        wrap: t.Callable[[t.Iterator[bytes]], t.Iterator[bytes]] | None,
+        html_allowed: bool = False,
+    ) -> StoredFile:
+        classify = zoom_classifier(self.stream, urlsplit(url).path, html_allowed=html_allowed)
+        return self.download.to_store(url, self.store, key, expected_size, wrap=wrap,
+                                      check=None if html_allowed else _refuse_html, classify=classify)

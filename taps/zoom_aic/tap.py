@@ -134,7 +134,7 @@ class TapZoomAIC(VendorTap):
             grant_type="account_credentials",
             query={"grant_type": "account_credentials", "account_id": self.config["account_id"]},
             basic_auth=True,
-            timeout=float(self.config.get("request_timeout") or 60),
+            policy=self.retry_policy,
             settings_hint="account_id, client_id and client_secret",
         )
 
