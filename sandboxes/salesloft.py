@@ -14,6 +14,13 @@ Follows the documented contract (developers.salesloft.com, see
   unknown filter names ignored, invalid values 422 with ``errors``.
 * ``GET /v2/transcriptions/{id}/sentences`` (paged) and
   ``GET /v2/conversations/{id}/extensive`` (``{"data": {...}}``).
+* ``GET /v2/transcriptions/{id}/artifact``: ``{"data": {id, language_code, url,
+  content_type, created_at, updated_at, conversation}}`` where ``url`` is a signed
+  link (``Expires`` + ``Signature`` in the query, valid ``artifact_ttl_seconds``)
+  to the transcript file, served without a bearer token (a request that sends one
+  gets 400, as S3 answers a second auth mechanism); a key whose user lacks the
+  "Download Conversations" role permission gets 403
+  ``{"error": "Download Conversations role permission required"}``.
 * Rate limit: 600 points per team per minute; each call costs 1, pages past
   100 cost 3/8/10/30; headers ``x-ratelimit-endpoint-cost`` and
   ``x-ratelimit-remaining-minute``; 429 once the minute's budget is spent.
@@ -27,6 +34,9 @@ quotes, newlines and nulls; sentence ids repeat across transcriptions.
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
+import json
 import random
 import re
 import secrets
@@ -63,6 +73,8 @@ DOCUMENTED_CONVERSATION: dict[str, t.Any] = {
     "transcription_artifact": {"id": "string", "_href": "string"},
 }
 
+NO_DOWNLOAD_ROLE_KEY = "sandbox-key-without-download-role"
+DOWNLOAD_ROLE_BODY = {"error": "Download Conversations role permission required"}
 NO_TOKEN_BODY = {"error": "No Bearer Token attached to request, please see documentation at developers.salesloft.com"}
 BAD_TOKEN_BODY = {"error": "Invalid Bearer Token"}
 PLATFORMS = ["bluejeans", "gotomeeting", "joinme", "manual_upload", "ms_teams", "salesloft",
@@ -155,7 +167,12 @@ class SalesloftSandbox(SandboxApp):
         self.api_keys: dict[str, set[str]] = {
             self.api_key: {"conversations:read"},
             "sandbox-key-without-scopes": {"people:read"},
+            NO_DOWNLOAD_ROLE_KEY: {"conversations:read"},
         }
+        #: keys whose user lacks the "Download Conversations" role permission
+        self.download_role_denied: set[str] = {NO_DOWNLOAD_ROLE_KEY}
+        self.artifact_ttl_seconds = 300
+        self._signing_key = secrets.token_bytes(16)
         self.clients = {self.client_id: self.client_secret}
         self.tokens: dict[str, float] = {}  # token -> expiry (clock seconds)
         self.budget = budget
@@ -298,6 +315,9 @@ class SalesloftSandbox(SandboxApp):
         """Route one request; see the module docstring for the contract."""
         if request.method == "POST" and request.path == "/oauth/token":
             return self._token(request)
+        signed = re.match(r"^/signed/transcripts/([^/]+)\.json$", request.path)
+        if signed and request.method == "GET":
+            return self._signed_artifact(request, signed.group(1))
         denied = self._authorize(request)
         if denied is not None:
             return denied
@@ -306,6 +326,7 @@ class SalesloftSandbox(SandboxApp):
             (r"^/v2/transcriptions$", self._list_transcriptions),
             (r"^/v2/transcriptions/([^/]+)/sentences$", self._sentences),
             (r"^/v2/conversations/([^/]+)/extensive$", self._extensive),
+            (r"^/v2/transcriptions/([^/]+)/artifact$", self._artifact),
         ]
         for pattern, route in routes:
             match = re.match(pattern, request.path)
@@ -452,6 +473,49 @@ class SalesloftSandbox(SandboxApp):
         if record is None:
             return self._respond({"error": "Not Found"}, 1, 404)
         return self._respond({"data": record}, 1)
+
+    def artifact_bytes(self, tr_id: str) -> bytes:
+        """The transcript file behind a transcription's signed artifact URL (JSON, UTF-8)."""
+        tr = self.transcriptions[tr_id]
+        fields = ("order_number", "start_time", "end_time", "recording_attendee_id", "text")
+        document = {
+            "transcription_id": tr_id,
+            "language_code": tr["language_code"],
+            "conversation_id": tr["conversation"]["id"],
+            "sentences": [{k: s[k] for k in fields} for s in self.sentences.get(tr_id, [])],
+        }
+        return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+
+    def _signature(self, tr_id: str, expires: str) -> str:
+        return hmac.new(self._signing_key, f"{tr_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def _artifact(self, request: SandboxRequest, tr_id: str) -> SandboxResponse:
+        tr = self.transcriptions.get(tr_id)
+        if tr is None:
+            return self._respond({"error": "Not Found"}, 1, 404)
+        if request.headers.get("authorization", "")[len("Bearer "):] in self.download_role_denied:
+            return self._respond(DOWNLOAD_ROLE_BODY, 1, 403)
+        expires = str(int(self.clock()) + self.artifact_ttl_seconds)
+        host = request.headers.get("host", "127.0.0.1")
+        url = f"http://{host}/signed/transcripts/{tr_id}.json?Expires={expires}&Signature={self._signature(tr_id, expires)}"
+        return self._respond({"data": {
+            "id": tr_id, "language_code": tr["language_code"], "url": url, "content_type": "application/json",
+            "created_at": tr["created_at"], "updated_at": tr["updated_at"], "conversation": tr["conversation"],
+        }}, 1)
+
+    def _signed_artifact(self, request: SandboxRequest, tr_id: str) -> SandboxResponse:
+        def refuse(status: int, code: str, message: str) -> SandboxResponse:
+            body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
+            return SandboxResponse(status, body, {"Content-Type": "application/xml"})
+
+        if "authorization" in request.headers:
+            return refuse(400, "InvalidArgument", "Only one auth mechanism allowed")
+        expires, signature = request.arg("Expires") or "", request.arg("Signature") or ""
+        if tr_id not in self.transcriptions or not hmac.compare_digest(signature, self._signature(tr_id, expires)):
+            return refuse(403, "SignatureDoesNotMatch", "The request signature does not match")
+        if not expires.isdigit() or int(expires) < self.clock():
+            return refuse(403, "AccessDenied", "Request has expired")
+        return SandboxResponse(200, self.artifact_bytes(tr_id), {"Content-Type": "application/json"})
 
     def demo_config(self, url: str) -> dict[str, t.Any]:
         """A ready-to-use tap config for this sandbox at ``url``."""

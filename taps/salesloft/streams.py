@@ -8,6 +8,8 @@ conversation_extensive     GET /v2/conversations/{id}/extensive (child)         
 transcriptions             GET /v2/transcriptions                               id / updated_at
 transcription_sentences    GET /v2/transcriptions/{id}/sentences (child)        transcription_id +
                                                                                 order_number
+transcription_artifacts    GET /v2/transcriptions/{id}/artifact (child), then   transcription_id
+                           the signed URL it gives, into storage_url
 =========================  ===================================================  ==========================
 
 A sentence's ``id`` is not unique on its own (public clients describe it as the
@@ -19,7 +21,8 @@ transcription's id; it repeats across transcriptions), so
 from __future__ import annotations
 
 import typing as t
-from datetime import datetime
+from datetime import datetime, timezone
+from functools import cached_property
 
 import requests
 from singer_sdk import StreamSchema
@@ -27,6 +30,9 @@ from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import JSONPathPaginator
 
 from taps.common.client import VendorAPIError
+from taps.common.downloads import Download
+from taps.common.storage import FileStore, key_part
+from taps.common.summary import count_responses, report_gap, tally_for
 from taps.common.timestamps import parse_timestamp
 from taps.salesloft.client import PER_PAGE, SCHEMAS, SalesloftStream
 from taps.salesloft.pagination import KeysetToken, UpdatedAtKeysetPaginator
@@ -170,3 +176,117 @@ class TranscriptionSentencesStream(SalesloftStream):
         """Carry the parent key."""
         row["transcription_id"] = (context or {})["transcription_id"]
         return row
+
+
+DOWNLOAD_ROLE_HINT = (
+    "Grant the 'Download Conversations' role permission (Salesloft > Settings > Roles) to the user "
+    "whose API key or OAuth app the tap uses"
+)
+
+
+class TranscriptionArtifactsStream(SalesloftStream):
+    """Each transcription's transcript file, stored with its sha256 (``GET /v2/transcriptions/{id}/artifact``).
+
+    Salesloft answers ``{"data": {id, language_code, url, content_type, created_at,
+    updated_at, conversation}}`` where ``url`` is a short-lived signed link (its
+    query is the credential). The file is fetched from it at once, with no
+    ``Authorization`` header, through the shared download path (retries, size
+    check, sha256) into ``storage_url`` under ``transcriptions/<id>/artifact.json``
+    (stable: a re-run overwrites). The record carries ``storage_uri``, ``sha256``
+    and ``size_bytes``, never the URL.
+
+    Without the "Download Conversations" role permission Salesloft answers 403:
+    that is logged once, naming what to grant, the stream is skipped for the rest
+    of the run (a ``permission`` gap in the run summary) and the other streams go on.
+    Without ``storage_url`` (or with ``download_files`` off) the stream is skipped with a warning.
+    """
+
+    name = "transcription_artifacts"
+    path = "/v2/transcriptions/{transcription_id}/artifact"
+    parent_stream_type = TranscriptionsStream
+    primary_keys: t.ClassVar[list[str]] = ["transcription_id"]
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    schema: t.ClassVar[StreamSchema] = StreamSchema(SCHEMAS)
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """No reason to skip yet."""
+        super().__init__(*args, **kwargs)
+        self.skipped_because: str | None = None
+
+    @property
+    def store(self) -> FileStore | None:
+        """The tap's file store, or ``None`` when files are not downloaded."""
+        return t.cast("FileStore | None", self._tap.file_store)  # type: ignore[attr-defined]
+
+    @cached_property
+    def downloads(self) -> Download:
+        """Signed-URL downloads: a plain session, no bearer token (the signature is the credential)."""
+        session = requests.Session()
+        count_responses(session, tally_for(self))
+        tally = tally_for(self)
+
+        def count_retry() -> None:
+            tally.retries += 1
+
+        return Download(vendor="Salesloft", policy=self._tap.retry_policy,  # type: ignore[attr-defined]
+                        session=session, redact=self.safe_message, on_retry=count_retry)
+
+    def get_new_paginator(self) -> None:
+        """Single object answer: no paging."""
+        return
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        """The transcription's artifact, its file stored; nothing once the stream is skipped.
+
+        Raises:
+            VendorAPIError: any Salesloft error but the 403 permission refusal and a 404.
+            DownloadError: the file could not be downloaded intact.
+        """
+        if self.skipped_because is None and self.store is None:
+            self._skip("storage_url is not set (or download_files is off): transcript files are not archived; "
+                       "set storage_url to archive them", reason=None)
+        if self.skipped_because is not None:
+            return
+        try:
+            yield from super().get_records(context)
+        except VendorAPIError as exc:
+            if exc.status == 403:  # noqa: PLR2004
+                where = f"/v2/transcriptions/{(context or {}).get('transcription_id')}/artifact"
+                self._skip(f"Salesloft answered 403 for {where}: {exc.vendor_message}. {DOWNLOAD_ROLE_HINT}; "
+                           "the other streams go on", reason="permission")
+                return
+            if exc.status != 404:  # noqa: PLR2004
+                raise
+            self.logger.warning("Transcription %s has no artifact (404)", (context or {}).get("transcription_id"))
+
+    def _skip(self, why: str, *, reason: str | None) -> None:
+        """Skip the stream for the rest of the run, saying why once."""
+        self.skipped_because = why
+        if reason is None:
+            self.logger.warning("transcription_artifacts skipped: %s", why)
+        else:
+            self.logger.error("transcription_artifacts skipped: %s", why)
+            report_gap(self, "transcription artifacts (transcript files)", reason, why)
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict:
+        """Download the file behind ``url`` into storage; the record says where it went, without the URL.
+
+        Raises:
+            VendorAPIError: the answer has no ``url``.
+            DownloadError: the file could not be downloaded intact.
+        """
+        transcription_id = (context or {})["transcription_id"]
+        url = row.pop("url", None)
+        if not isinstance(url, str) or not url:
+            msg = f"Salesloft answered without a url for the artifact of transcription {transcription_id}"
+            raise VendorAPIError(msg)
+        store = t.cast("FileStore", self.store)
+        stored = self.downloads.to_store(url, store, f"transcriptions/{key_part(transcription_id)}/artifact.json")
+        return {
+            **row,
+            "transcription_id": transcription_id,
+            "storage_uri": stored.uri,
+            "sha256": stored.sha256,
+            "size_bytes": stored.size_bytes,
+            "downloaded_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        }

@@ -13,6 +13,7 @@ from functools import cached_property
 from singer_sdk import typing as th
 
 from taps.common.auth import ClientCredentialsAuthenticator, StaticBearerAuthenticator
+from taps.common.storage import FileStore
 from taps.common.tap import (
     VendorTap,
     api_url_setting,
@@ -30,7 +31,7 @@ TOKEN_LIFETIME_SECONDS = 7200
 
 
 class TapSalesloft(VendorTap):
-    """Salesloft conversations, their extensive view, transcriptions and sentences."""
+    """Salesloft conversations, their extensive view, transcriptions, sentences and transcript files."""
 
     name = "tap-salesloft"
     package_name = "conversation-archive-taps"
@@ -53,6 +54,20 @@ class TapSalesloft(VendorTap):
                 "Points of the team's 600-a-minute budget left for other integrations: "
                 "the tap waits for the next minute rather than go below this."
             ),
+        ),
+        th.Property(
+            "storage_url",
+            th.StringType(min_length=1),
+            description=(
+                "Folder or fsspec URL (s3://bucket/prefix) where transcript files (transcription artifacts) are stored. "
+                "Without it transcription_artifacts is skipped with a warning."
+            ),
+        ),
+        th.Property(
+            "download_files",
+            th.BooleanType(),
+            default=True,
+            description="Download each transcription's transcript file (artifact) to storage_url.",
         ),
         *http_settings(),
     )
@@ -83,6 +98,7 @@ class TapSalesloft(VendorTap):
             default_expiration=TOKEN_LIFETIME_SECONDS,
             renew_before_seconds=300,
             settings_hint="client_id and client_secret",
+            policy=self.retry_policy,
         )
 
     @cached_property
@@ -90,11 +106,19 @@ class TapSalesloft(VendorTap):
         """The team's rate budget as Salesloft reports it, shared by every stream."""
         return RateBudget(reserve=int(self.config.get("rate_limit_reserve", 60)))
 
+    @cached_property
+    def file_store(self) -> FileStore | None:
+        """Where transcript files go (``storage_url``); ``None`` when not set or ``download_files`` is off."""
+        if not self.config.get("download_files", True) or not self.config.get("storage_url"):
+            return None
+        return FileStore(str(self.config["storage_url"]))
+
     def discover_streams(self) -> list:
-        """The four Salesloft streams."""
+        """The five Salesloft streams."""
         return [
             streams.ConversationsStream(self),
             streams.ConversationExtensiveStream(self),
             streams.TranscriptionsStream(self),
             streams.TranscriptionSentencesStream(self),
+            streams.TranscriptionArtifactsStream(self),
         ]
