@@ -1,7 +1,6 @@
 """Palantir Foundry AIP Agents emulator: OAuth token, List Sessions, Get Content.
 
-Follows the documented contract (palantir.com/docs/foundry/api/aip-agents-v2-resources,
-see ``shared/providers/salesloft_foundry_kore.md`` §2):
+Follows the documented contract (palantir.com/docs/foundry/api/aip-agents-v2-resources):
 
 * ``POST /multipass/api/oauth2/token``: form ``grant_type=client_credentials``,
   ``client_id``, ``client_secret``, ``scope`` (space-separated); answers

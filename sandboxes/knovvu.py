@@ -1,7 +1,7 @@
 """Knovvu emulator: identity token endpoint, daily audio manifests, presigned ZIPs.
 
 Follows the documented contract (docs.knovvu.com "Daily Conversation Audio
-Recordings API", see ``shared/providers/zoom_aic_and_knovvu.md`` §2):
+Recordings API"):
 
 * ``POST /connect/token`` (form: ``grant_type=client_credentials``,
   ``client_id``, ``client_secret``, ``scope=dataservice_external``) answers

@@ -1,7 +1,7 @@
 """Kore.ai Agent AI emulator: "Duration-Based Conversation Records".
 
 Follows the documented contract (docs.kore.ai, "API for Duration-Based
-Conversation Records"; see ``shared/providers/salesloft_foundry_kore.md`` §3):
+Conversation Records"):
 
 * ``POST /agentassist/api/v1/public/{botId}/aaconversation`` with a JSON body
   ``from``, ``to`` (``YYYY-MM-DD``, inclusive, read as UTC days), ``page``

@@ -1,7 +1,7 @@
 """Salesloft emulator: conversations, transcriptions, sentences, extensive views.
 
-Follows the documented contract (developers.salesloft.com, see
-``shared/providers/salesloft_foundry_kore.md`` §1):
+Follows the documented contract (developers.salesloft.com: Conversations,
+Transcriptions, "Fetch a Transcription Artifact", Rate Limits):
 
 * ``Authorization: Bearer`` on every call; no token gives the documented 401
   body; API keys and OAuth client-credential tokens (``POST /oauth/token``,

@@ -1,7 +1,7 @@
 """Zoom emulator: S2S OAuth, users, AI Companion conversation archives and their files.
 
-Follows the documented contract (``shared/providers/zoom_aic_and_knovvu.md`` §1
-and the AI Companion API page):
+Follows the documented contract (developers.zoom.us: Server-to-Server OAuth,
+Users, and the AI Companion archive API pages):
 
 * ``POST /oauth/token?grant_type=account_credentials&account_id=...`` with
   HTTP Basic ``client_id:client_secret``; tokens last 3600 s; the token's

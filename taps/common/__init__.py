@@ -1,12 +1,16 @@
-"""The shared layer every tap stands on (see shared/GUIDE.md §1).
+"""The shared layer every tap stands on; see ARCHITECTURE.md for the layers.
 
 Modules:
-    client   -- ``VendorRESTStream``: timeouts, retries, Retry-After, redacted vendor errors.
-    auth     -- bearer, OAuth2 client-credentials and HS256 JWT authenticators.
-    retry    -- ``Retry-After`` parsing and exponential waits.
-    redact   -- keep secrets and presigned-URL signatures out of logs, records and errors.
-    schemas  -- load ``schemas/<tap>/<stream>.json``.
-    settings -- the config-schema vocabulary shared by the taps.
-    windows  -- split a date range into spans of at most N days.
-    storage  -- write byte streams to a folder or fsspec URL with sha256 and size.
+    tap        -- ``VendorTap``: one authenticator per process, config checks, the shared settings.
+    client     -- ``VendorRESTStream``: timeouts, retries, Retry-After, redacted vendor errors.
+    auth       -- ``TapAuthenticator``; bearer, OAuth2 client-credentials and HS256 JWT authenticators.
+    retry      -- ``Retry-After`` parsing, exponential waits, ``RetryPolicy``.
+    downloads  -- ``Download``: one streamed download path (retries, re-mint, size, sha256, progress).
+    storage    -- ``FileStore``: byte streams to a folder or fsspec URL with sha256 and size.
+    redact     -- keep secrets and presigned-URL signatures out of logs, records and errors.
+    schemas    -- load ``schemas/<tap>/<stream>.json``.
+    state      -- write a STATE message mid-stream (the one use of singer-sdk internals for it).
+    summary    -- the run summary every tap prints at the end.
+    timestamps -- one ISO 8601 parser.
+    windows    -- split a date range into spans of at most N days.
 """

@@ -125,10 +125,6 @@ class FileStore:
             raise
         return StoredFile(uri=self.uri_for(key), key=key, sha256=digest.hexdigest(), size_bytes=size)
 
-    def open(self, key: str, mode: str = "rb") -> t.IO[bytes]:
-        """Open a stored file for reading (tests, verification)."""
-        return t.cast("t.IO[bytes]", self.fs.open(self.path_for(key), mode))
-
 
 def open_url(url: str, mode: str = "rb") -> t.IO[bytes]:
     """Open a recorded ``storage_uri`` (any fsspec URL) for reading."""

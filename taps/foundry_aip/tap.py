@@ -108,7 +108,3 @@ class TapFoundryAIP(VendorTap):
     def discover_streams(self) -> list:
         """``sessions`` and its child ``session_exchanges``."""
         return [SessionsStream(self), SessionExchangesStream(self)]
-
-
-if __name__ == "__main__":
-    TapFoundryAIP.cli()

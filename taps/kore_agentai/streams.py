@@ -55,7 +55,6 @@ class ConversationsStream(KoreAgentAIStream):
         super().__init__(*args, **kwargs)
         self._window_max: tuple[datetime, str] | None = None
         self.pending_messages: dict[str, list[dict]] = {}
-        self.windows_requested: list[tuple[date, date]] = []
 
     # --- windows --------------------------------------------------------------
 
@@ -107,7 +106,6 @@ class ConversationsStream(KoreAgentAIStream):
         self.logger.info("Reading %s conversations %s..%s in %d windows of at most %d days",
                          self.vendor, first, last, len(windows), MAX_WINDOW_DAYS)
         for start, end in windows:
-            self.windows_requested.append((start, end))
             self._window_max = None
             seen: set[t.Any] = set()
             for record in self.request_records({"from": start.isoformat(), "to": end.isoformat()}):

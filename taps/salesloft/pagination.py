@@ -8,7 +8,7 @@ seen. So every request after the first asks again from the last
 ``updated_at`` seen (``updated_at[gte]``) at page 1, skipping the ids already
 emitted at exactly that timestamp; page numbers are used only to walk a group
 of rows that all share one timestamp (a bulk update larger than a page).
-See shared/GUIDE.md §4 and developers.salesloft.com "Rate Limits" /
+See developers.salesloft.com "Rate Limits" /
 "Building an Efficient Cursor Poller".
 """
 

@@ -1,6 +1,6 @@
 """Zoom's REST conventions: error bodies, scopes, rate limits and archive windows.
 
-Vendor docs followed (see ``shared/providers/zoom_aic_and_knovvu.md`` §1):
+Vendor docs followed (developers.zoom.us: REST API errors, rate limits, AI Companion archive APIs):
 
 * errors are ``{"code": <int>, "message": "<text>"}``; a missing scope is
   HTTP 400 code 4700/4711, a role without permission HTTP 403 code 20514, an
