@@ -89,15 +89,15 @@ def _with_storage(app: t.Any, url: str, tmp: Path) -> dict:
     return {**app.demo_config(url), "storage_url": str(tmp / "storage"), **FAST}
 
 
-def _salesloft_config(app: t.Any, url: str, tmp: Path) -> dict:  # noqa: ARG001
+def _salesloft_config(app: t.Any, url: str, tmp: Path) -> dict:
     return {**app.demo_config(url), **FAST}
 
 
-def _foundry_config(app: t.Any, url: str, tmp: Path) -> dict:  # noqa: ARG001
+def _foundry_config(app: t.Any, url: str, tmp: Path) -> dict:
     return {**app.demo_config(url), **FAST}
 
 
-def _kore_config(app: t.Any, url: str, tmp: Path) -> dict:  # noqa: ARG001
+def _kore_config(app: t.Any, url: str, tmp: Path) -> dict:
     from datetime import timedelta
 
     return {**app.demo_config(url), "start_date": f"{app.last_day - timedelta(days=12)}T00:00:00Z", **FAST}
