@@ -4,12 +4,15 @@ All of them are built once per tap instance (one per process under Meltano),
 so every stream shares one token: see ``VendorTap.authenticator``.
 
 * ``StaticBearerAuthenticator``: an API key or personal token sent as
-  ``Authorization: Bearer``; it cannot be renewed, so a 401 is final.
+  ``Authorization: Bearer``; it cannot be renewed, so a 401 is retried once
+  after a short wait (vendors answer an occasional 401 for a valid key) and a
+  second 401 in a row is final.
 * ``ClientCredentialsAuthenticator``: OAuth 2.0 client credentials
   (RFC 6749 §4.4). One token at a time, renewed ``renew_before_seconds``
   before it runs out, re-minted once when the API answers 401.
 * ``HS256JWTAuthenticator``: a JWT signed with a shared secret, sent in a
-  vendor-named header (Kore.ai's ``auth``), minted fresh for every request.
+  vendor-named header (Kore.ai's ``auth``), minted fresh for every request;
+  a 401 is retried once with a freshly signed token.
 """
 
 from __future__ import annotations
@@ -81,18 +84,52 @@ class StaticBearerAuthenticator(APIAuthenticatorBase):
         super().__init__()
         self.token = token
         self.auth_headers["Authorization"] = f"Bearer {token}"
+        self._one_401 = OneRetryAfter401()
 
     @property
     def secrets(self) -> list[str]:
         """Values that must never appear in output."""
         return [self.token]
 
+    #: a 401 is retried after a short wait (the token is the same): vendors answer an occasional 401
+    #: for a valid credential. ``False`` means the retry needs no wait (a fresh token is minted).
+    wait_before_401_retry = True
+
     def handle_401(self) -> bool:
-        """A fixed token cannot be renewed: a 401 ends the run. Returns ``False``."""
-        return False
+        """Called when the API answered 401 to a request carrying our token.
+
+        Returns:
+            ``True`` the first time (retry once after a short wait: vendors answer an
+            occasional 401 for a valid key); ``False`` when the retry was refused too
+            (the credential is wrong: end the run with the vendor's message).
+        """
+        return self._one_401.handle(self)
 
     def request_succeeded(self) -> None:
-        """Nothing to reset for a fixed token."""
+        """A request went through: a later one-off 401 may be retried again."""
+        self._one_401.reset()
+
+
+class OneRetryAfter401:
+    """One retry per run of consecutive 401s, for credentials that cannot be re-minted
+    (static API key or token) or are re-signed on every request (Kore.ai's JWT)."""
+
+    def __init__(self) -> None:
+        """Start with no 401 seen."""
+        self.retried = False
+
+    def handle(self, authenticator: object) -> bool:
+        """``True`` (retry) on the first 401 since the last success, ``False`` on the second."""
+        if self.retried:
+            return False
+        logger.warning("%s answered 401 to a credential that worked or may work; retrying once",
+                       type(authenticator).__name__)
+        self.retried = True
+        return True
+
+    def reset(self) -> None:
+        """A request succeeded."""
+        self.retried = False
 
 
 class ClientCredentialsAuthenticator(OAuthAuthenticator):
@@ -257,6 +294,8 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         request.headers["Authorization"] = f"Bearer {self.access_token}"
         return request
 
+    wait_before_401_retry = False
+
     def handle_401(self) -> bool:
         """Called when the API answered 401 to a request carrying our token.
 
@@ -309,6 +348,7 @@ class HS256JWTAuthenticator(APIAuthenticatorBase):
         self.header_name = header_name
         self.lifetime_seconds = lifetime_seconds
         self.extra_headers = dict(extra_headers or {})
+        self._one_401 = OneRetryAfter401()
 
     @property
     def secrets(self) -> list[str]:
@@ -327,9 +367,13 @@ class HS256JWTAuthenticator(APIAuthenticatorBase):
         request.headers[self.header_name] = self.mint()
         return request
 
+    wait_before_401_retry = True
+
     def handle_401(self) -> bool:
-        """Every request already carries a fresh token: a 401 is final. Returns ``False``."""
-        return False
+        """A 401 is retried once, after a short wait, with a freshly signed token (every
+        request is re-signed); a second 401 in a row ends the run. Returns whether to retry."""
+        return self._one_401.handle(self)
 
     def request_succeeded(self) -> None:
-        """Nothing to reset."""
+        """A request went through: a later one-off 401 may be retried again."""
+        self._one_401.reset()

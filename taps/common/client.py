@@ -111,12 +111,15 @@ class VendorRESTStream(RESTStream):
     def retry_wait(self, exc: Exception, attempt: int) -> float:
         """Seconds to wait before retry ``attempt`` (1-based) after ``exc``.
 
-        ``Retry-After`` wins; a 401 re-mint retries at once; otherwise
+        ``Retry-After`` wins; a 401 re-mint retries at once, a 401 with a static
+        or re-signed credential after one backoff step; otherwise
         exponential backoff from ``retry_base_seconds``.
         """
         response = getattr(exc, "response", None)
         if response is not None:
             if response.status_code == HTTPStatus.UNAUTHORIZED:
+                if getattr(self.authenticator, "wait_before_401_retry", False):
+                    return exponential_wait(1, base=self.retry_base_seconds)
                 return 0.0
             rate_wait = self.rate_limit_wait(response)
             if rate_wait is not None:
