@@ -16,6 +16,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
 from taps.common.logs import quiet_sdk_logging
+from taps.common.output import LeanWriter, SchemaOnce
 from taps.common.summary import RunSummary
 
 
@@ -106,7 +107,12 @@ class VendorTap(Tap):
     Every sync ends with the run summary (``taps.common.summary``): records,
     partitions, files and bytes, requests, retries, coverage and gaps per
     stream, as a block and as one JSON line, also when the sync fails.
+
+    Output is lean (``taps.common.output``): msgspec-encoded, one SCHEMA
+    message per stream per run, stdout flushed at each STATE message.
     """
+
+    message_writer_class = LeanWriter
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Validate like ``Tap``, then run ``config_errors()`` when validation is on.
@@ -140,7 +146,13 @@ class VendorTap(Tap):
         return RunSummary(self.name)
 
     def write_message(self, message: t.Any) -> None:  # type: ignore[misc]  # final in singer-sdk; no record hook
-        """Write a Singer message, counting RECORD messages into the run summary."""
+        """Write a Singer message, counting RECORD messages into the run summary.
+
+        A stream's second and later SCHEMA messages in a run are dropped (``SchemaOnce``).
+        """
+        once = getattr(self, "_schema_once", None)
+        if once is not None and not once.wanted(message):
+            return
         super().write_message(message)
         record = getattr(message, "record", None)
         stream_name = getattr(message, "stream", None)
@@ -149,7 +161,11 @@ class VendorTap(Tap):
             self.run_summary.tally(stream_name).add_record(record, stream.replication_key if stream else None)
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in singer-sdk; no after-sync hook
-        """``sync_streams()``, then log the run summary (also when the sync fails)."""
+        """``sync_streams()``, then log the run summary (also when the sync fails).
+
+        Each stream's SCHEMA message is written once in this run.
+        """
+        self._schema_once = SchemaOnce()
         for stream in self.streams.values():
             _count_partitions(stream, self.run_summary)
         try:
