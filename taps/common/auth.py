@@ -15,6 +15,7 @@ so every stream shares one token: see ``VendorTap.authenticator``.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import typing as t
 import uuid
@@ -55,7 +56,7 @@ class StaticBearerAuthenticator(APIAuthenticatorBase):
         """Values that must never appear in output."""
         return [self.token]
 
-    def handle_401(self) -> bool:
+    def handle_401(self, sent: str | None = None) -> bool:
         """A fixed token cannot be renewed: a 401 ends the run. Returns ``False``."""
         return False
 
@@ -132,6 +133,8 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         self.tokens_minted = 0
         self._minted_after_401 = False
         self._minted_at: float | None = None
+        #: one mint at a time, shared by every worker thread (one token per process).
+        self._token_lock = threading.RLock()
 
     @property
     def secrets(self) -> list[str]:
@@ -219,26 +222,36 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Set ``Authorization: Bearer <token>``, minting or renewing the token first if needed."""
-        if not self.is_token_valid():
-            self.update_access_token()
-        request.headers["Authorization"] = f"Bearer {self.access_token}"
+        with self._token_lock:
+            if not self.is_token_valid():
+                self.update_access_token()
+            token = self.access_token
+        request.headers["Authorization"] = f"Bearer {token}"
         return request
 
-    def handle_401(self) -> bool:
+    def handle_401(self, sent: str | None = None) -> bool:
         """Called when the API answered 401 to a request carrying our token.
 
         Returns:
             ``True`` if the token was dropped and the request should be retried
             with a fresh one; ``False`` if a freshly minted token was refused
             as well (the credentials lack access: end the run).
+
+        Args:
+            sent: the ``Authorization`` header the refused request carried. When
+                another worker thread has renewed the token since, the request
+                is simply retried with the new one (nothing is dropped).
         """
-        if self._minted_after_401:
-            return False
-        logger.warning("%s answered 401; requesting a new access token once", self.vendor)
-        self.access_token = None
-        self._minted_at = None
-        self._minted_after_401 = True
-        return True
+        with self._token_lock:
+            if sent is not None and sent != f"Bearer {self.access_token}":
+                return True  # another worker already dropped or renewed that token
+            if self._minted_after_401:
+                return False
+            logger.warning("%s answered 401; requesting a new access token once", self.vendor)
+            self.access_token = None
+            self._minted_at = None
+            self._minted_after_401 = True
+            return True
 
     def request_succeeded(self) -> None:
         """A request went through: a later 401 may again be answered by one re-mint."""
@@ -294,7 +307,7 @@ class HS256JWTAuthenticator(APIAuthenticatorBase):
         request.headers[self.header_name] = self.mint()
         return request
 
-    def handle_401(self) -> bool:
+    def handle_401(self, sent: str | None = None) -> bool:
         """Every request already carries a fresh token: a 401 is final. Returns ``False``."""
         return False
 

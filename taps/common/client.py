@@ -60,6 +60,12 @@ class VendorAPIError(FatalAPIError):
         self.vendor_message = vendor_message
 
 
+def sent_authorization(response: requests.Response) -> str | None:
+    """The ``Authorization`` header of the request behind ``response`` (``None`` if unknown)."""
+    request = response.request
+    return request.headers.get("Authorization") if request is not None else None
+
+
 class VendorRESTStream(RESTStream):
     """Base REST stream: timeouts, retries, Retry-After, redacted vendor errors.
 
@@ -101,6 +107,21 @@ class VendorRESTStream(RESTStream):
         """Seconds to wait for a response (setting ``request_timeout``)."""
         return int(self.config.get("request_timeout") or DEFAULT_TIMEOUT_SECONDS)
 
+    @property
+    def request_gate(self) -> t.Any:
+        """The tap's shared ``RequestGate`` (one ``Retry-After`` for every worker)."""
+        return self._tap.request_gate  # type: ignore[attr-defined]
+
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        """Every attempt first waits for the tap's request gate, then singer-sdk's backoff applies."""
+
+        def gated(prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
+            """Wait while a ``Retry-After`` holds the gate, then send."""
+            self.request_gate.wait()
+            return func(prepared_request, context)
+
+        return super().request_decorator(gated)
+
     def backoff_max_tries(self) -> int:
         """Attempts per request: the first plus ``max_retries``."""
         retries = self.config.get("max_retries")
@@ -130,6 +151,7 @@ class VendorRESTStream(RESTStream):
                 return 0.0
             rate_wait = self.rate_limit_wait(response)
             if rate_wait is not None:
+                self.request_gate.hold(rate_wait)
                 return rate_wait
         return exponential_wait(attempt, base=self.retry_base_seconds)
 
@@ -270,7 +292,7 @@ class VendorRESTStream(RESTStream):
             VendorAPIError: any other 4xx, with the vendor's message and a hint.
         """
         status = response.status_code
-        if status == HTTPStatus.UNAUTHORIZED and self.authenticator.handle_401():
+        if status == HTTPStatus.UNAUTHORIZED and self.authenticator.handle_401(sent_authorization(response)):
             raise RetriableAPIError(self.response_error_message(response), response)
         if status in self.extra_retry_statuses or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(self.response_error_message(response), response)

@@ -15,6 +15,7 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
+from taps.common.concurrency import DEFAULT_MAX_CONCURRENCY, FanOut, RequestGate
 from taps.common.logs import quiet_sdk_logging
 from taps.common.output import LeanWriter, SchemaOnce
 from taps.common.summary import RunSummary
@@ -136,6 +137,18 @@ class VendorTap(Tap):
         raise NotImplementedError
 
     @cached_property
+    def fan_out(self) -> FanOut:
+        """The pool for child requests run ahead (setting ``max_concurrency``; 1 where a tap has no such setting)."""
+        declared = "max_concurrency" in self.config_jsonschema.get("properties", {})
+        value = self.config.get("max_concurrency") if declared else 1
+        return FanOut(int(value or DEFAULT_MAX_CONCURRENCY))
+
+    @cached_property
+    def request_gate(self) -> RequestGate:
+        """One ``Retry-After`` pause shared by every stream and worker of this tap."""
+        return RequestGate()
+
+    @cached_property
     def authenticator(self) -> t.Any:
         """One authenticator per tap instance: one token per process."""
         return self.build_authenticator()
@@ -174,6 +187,7 @@ class VendorTap(Tap):
             self.run_summary.status = "failed"
             raise
         finally:
+            self.fan_out.shutdown()
             self.run_summary.log(self.logger)
 
     def sync_streams(self) -> None:

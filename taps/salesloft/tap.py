@@ -13,6 +13,7 @@ from functools import cached_property
 from singer_sdk import typing as th
 
 from taps.common.auth import ClientCredentialsAuthenticator, StaticBearerAuthenticator
+from taps.common.concurrency import concurrency_setting
 from taps.common.tap import (
     VendorTap,
     api_url_setting,
@@ -55,6 +56,7 @@ class TapSalesloft(VendorTap):
             ),
         ),
         *http_settings(),
+        concurrency_setting(),
     )
 
     def config_errors(self) -> list[str]:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from taps.common.client import sent_authorization
 from taps.common.retry import exponential_wait
 from taps.common.storage import FileIntegrityError, FileStore, StoredFile
 from taps.common.summary import count_responses, tally_for
@@ -159,7 +160,7 @@ class Downloader:
             msg = f"Zoom answered 429 for download {where}. Daily quota spent; resume after {resume_at or '00:00 UTC'}"
             raise DailyLimitReached(msg, resume_at)
         if status == HTTPStatus.UNAUTHORIZED or zoom_error_code(response) == TOKEN_INVALID_CODE:
-            if self.stream.authenticator.handle_401():
+            if self.stream.authenticator.handle_401(sent_authorization(response)):
                 return 0.0
         elif status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             wait = self.stream.rate_limit_wait(response)
