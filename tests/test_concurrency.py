@@ -32,8 +32,8 @@ def comparable(run: TapRun, storage_root: str | None) -> dict[str, t.Any]:
     records = {}
     for stream, rows in run.records.items():
         out = []
-        for row in rows:
-            row = {k: v for k, v in row.items() if k != "downloaded_at"}
+        for original in rows:
+            row = {k: v for k, v in original.items() if k != "downloaded_at"}
             if storage_root and isinstance(row.get("storage_uri"), str):
                 row["storage_uri"] = row["storage_uri"].replace(storage_root, "<storage>")
             out.append(row)

@@ -56,7 +56,7 @@ class StaticBearerAuthenticator(APIAuthenticatorBase):
         """Values that must never appear in output."""
         return [self.token]
 
-    def handle_401(self, sent: str | None = None) -> bool:
+    def handle_401(self, sent: str | None = None) -> bool:  # noqa: ARG002
         """A fixed token cannot be renewed: a 401 ends the run. Returns ``False``."""
         return False
 
@@ -307,7 +307,7 @@ class HS256JWTAuthenticator(APIAuthenticatorBase):
         request.headers[self.header_name] = self.mint()
         return request
 
-    def handle_401(self, sent: str | None = None) -> bool:
+    def handle_401(self, sent: str | None = None) -> bool:  # noqa: ARG002
         """Every request already carries a fresh token: a 401 is final. Returns ``False``."""
         return False
 

@@ -96,13 +96,6 @@ class VendorRESTStream(RESTStream):
         return self._tap.authenticator  # type: ignore[attr-defined]
 
     @property
-    def requests_session(self) -> requests.Session:
-        """This stream's session, with the proxy environment read once (``taps.common.http``)."""
-        if not self._requests_session:
-            self._requests_session = lean_session(self.url_base)
-        return self._requests_session
-
-    @property
     def timeout(self) -> int:
         """Seconds to wait for a response (setting ``request_timeout``)."""
         return int(self.config.get("request_timeout") or DEFAULT_TIMEOUT_SECONDS)
@@ -111,16 +104,6 @@ class VendorRESTStream(RESTStream):
     def request_gate(self) -> t.Any:
         """The tap's shared ``RequestGate`` (one ``Retry-After`` for every worker)."""
         return self._tap.request_gate  # type: ignore[attr-defined]
-
-    def request_decorator(self, func: t.Callable) -> t.Callable:
-        """Every attempt first waits for the tap's request gate, then singer-sdk's backoff applies."""
-
-        def gated(prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
-            """Wait while a ``Retry-After`` holds the gate, then send."""
-            self.request_gate.wait()
-            return func(prepared_request, context)
-
-        return super().request_decorator(gated)
 
     def backoff_max_tries(self) -> int:
         """Attempts per request: the first plus ``max_retries``."""
@@ -166,7 +149,10 @@ class VendorRESTStream(RESTStream):
 
     @property
     def requests_session(self) -> requests.Session:
-        """singer-sdk's session, with every response counted into the run summary."""
+        """singer-sdk's session with the proxy environment read once (``taps.common.http``),
+        every response counted into the run summary."""
+        if not self._requests_session:
+            self._requests_session = lean_session(self.url_base)
         session = super().requests_session
         count_responses(session, tally_for(self))
         return session
@@ -177,7 +163,15 @@ class VendorRESTStream(RESTStream):
         The SDK passes its logger to ``backoff``, which then logs "Backing off ..."
         beside ``backoff_handler``'s line: every retry was logged twice. Same
         exceptions, waits, tries and handler as ``RESTStream.request_decorator``.
+        Every attempt first waits at the tap's request gate (one ``Retry-After``
+        pauses every worker).
         """
+
+        def gated(prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
+            """Wait while a ``Retry-After`` holds the gate, then send."""
+            self.request_gate.wait()
+            return t.cast("requests.Response", func(prepared_request, context))
+
         return backoff.on_exception(
             self.backoff_wait_generator,
             (
@@ -192,7 +186,7 @@ class VendorRESTStream(RESTStream):
             on_backoff=self.backoff_handler,
             jitter=self.backoff_jitter,
             logger=None,
-        )(func)
+        )(gated)
 
     def backoff_handler(self, details: Details) -> None:
         """Log each retry once, without URLs' query strings or secrets, and count it."""

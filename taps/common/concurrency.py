@@ -22,6 +22,7 @@ fetches inline as it always did.
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 import time
 import typing as t
@@ -34,9 +35,13 @@ DEFAULT_MAX_CONCURRENCY = 8
 LOOKAHEAD_PER_WORKER = 2
 
 T = t.TypeVar("T")
+#: a child partition's key (``context_key``).
+Key = tuple[t.Any, ...]
+#: work for a worker: the key its result is taken by, and the function to run.
+Job = tuple[Key, t.Callable[[], t.Any]]
 
 
-def concurrency_setting() -> th.Property:
+def concurrency_setting() -> th.Property[t.Any]:
     """``max_concurrency``: child requests in flight at once (1 = serial)."""
     return th.Property(
         "max_concurrency",
@@ -50,7 +55,7 @@ def concurrency_setting() -> th.Property:
     )
 
 
-def context_key(stream_name: str, context: t.Mapping[str, t.Any] | None) -> tuple:
+def context_key(stream_name: str, context: t.Mapping[str, t.Any] | None) -> Key:
     """A hashable key for one child partition: the stream name and its context items."""
     return (stream_name, tuple(sorted((k, repr(v)) for k, v in (context or {}).items())))
 
@@ -66,7 +71,7 @@ class FanOut:
         """See class docstring."""
         self.max_workers = max(1, int(max_workers))
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: dict[tuple, Future] = {}
+        self._pending: dict[Key, Future[t.Any]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -74,8 +79,7 @@ class FanOut:
         """True when more than one worker is allowed."""
         return self.max_workers > 1
 
-    def ahead(self, items: t.Iterable[T], prepare: t.Callable[[T], list[tuple[tuple, t.Callable[[], t.Any]]]]
-              ) -> t.Iterator[T]:
+    def ahead(self, items: t.Iterable[T], prepare: t.Callable[[T], list[Job]]) -> t.Iterator[T]:
         """Yield ``items`` in order while their child work runs ahead in the pool.
 
         ``prepare(item)`` runs in the calling thread, as soon as an item is read
@@ -87,7 +91,7 @@ class FanOut:
         if not self.enabled:
             yield from items
             return
-        window: collections.deque[tuple[T, list[tuple]]] = collections.deque()
+        window: collections.deque[tuple[T, list[Key]]] = collections.deque()
         iterator = iter(items)
         exhausted = False
         limit = self.max_workers * LOOKAHEAD_PER_WORKER
@@ -108,13 +112,13 @@ class FanOut:
             for _item, keys in window:
                 self.discard(keys)
 
-    def submit(self, work: t.Callable[[], t.Any]) -> Future:
+    def submit(self, work: t.Callable[[], t.Any]) -> Future[t.Any]:
         """Run ``work()`` in the pool; the caller keeps the future (and consumes it in order)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="fan-out")
         return self._pool.submit(work)
 
-    def _submit_all(self, jobs: list[tuple[tuple, t.Callable[[], t.Any]]]) -> list[tuple]:
+    def _submit_all(self, jobs: list[Job]) -> list[Key]:
         keys = []
         for key, work in jobs:
             future = self.submit(work)
@@ -126,12 +130,12 @@ class FanOut:
             keys.append(key)
         return keys
 
-    def take(self, key: tuple) -> Future | None:
+    def take(self, key: Key) -> Future[t.Any] | None:
         """The future of the work submitted under ``key`` (removed), or ``None`` if there is none."""
         with self._lock:
             return self._pending.pop(key, None)
 
-    def discard(self, keys: t.Iterable[tuple]) -> None:
+    def discard(self, keys: t.Iterable[Key]) -> None:
         """Forget (and cancel, if not started) the work under ``keys``."""
         for key in keys:
             future = self.take(key)
@@ -191,15 +195,15 @@ class FanOutChild:
     stream class: ``class Exchanges(FanOutChild, FoundryStream)``.
     """
 
-    def should_fetch(self, context: t.Any) -> bool:  # noqa: ANN401, ARG002, PLR6301
+    def should_fetch(self, context: t.Any) -> bool:  # noqa: ARG002
         """Whether the child partition needs a request at all (streams override for request economy)."""
         return True
 
-    def fetch(self, context: t.Any) -> list[dict]:  # noqa: ANN401
+    def fetch(self, context: t.Any) -> list[dict[str, t.Any]]:
         """Every raw record of the child partition (runs in a worker thread)."""
         return list(super().request_records(context))  # type: ignore[misc]
 
-    def request_records(self, context: t.Any) -> t.Iterable[dict]:  # noqa: ANN401
+    def request_records(self, context: t.Any) -> t.Iterable[dict[str, t.Any]]:
         """The records fetched ahead for ``context``, else requested now."""
         future = self._tap.fan_out.take(context_key(self.name, context))  # type: ignore[attr-defined]
         if future is None:
@@ -216,7 +220,7 @@ class FanOutParent:
     the child (the record as ``get_records`` yields it).
     """
 
-    def get_records(self, context: t.Any) -> t.Iterable[dict]:  # noqa: ANN401
+    def get_records(self, context: t.Any) -> t.Iterable[dict[str, t.Any]]:
         """The parent's records, in order, with their children's requests started ahead.
 
         A stream that overrides ``get_records`` itself passes its records
@@ -224,7 +228,7 @@ class FanOutParent:
         """
         return self.fan_out_ahead(super().get_records(context), context)  # type: ignore[misc]
 
-    def fan_out_ahead(self, records: t.Iterable[dict], context: t.Any) -> t.Iterator[dict]:  # noqa: ANN401
+    def fan_out_ahead(self, records: t.Iterable[dict[str, t.Any]], context: t.Any) -> t.Iterator[dict[str, t.Any]]:
         """``records`` in order, each one's ``FanOutChild`` requests started ahead in the tap's pool."""
         fan_out: FanOut = self._tap.fan_out  # type: ignore[attr-defined]
         children = [c for c in self.child_streams  # type: ignore[attr-defined]
@@ -233,15 +237,15 @@ class FanOutParent:
             yield from records
             return
 
-        def prepare(record: dict) -> list[tuple[tuple, t.Callable[[], t.Any]]]:
+        def prepare(record: dict[str, t.Any]) -> list[Job]:
             child_context = self.get_child_context(record, context)  # type: ignore[attr-defined]
             if child_context is None:
                 return []
-            jobs = []
+            jobs: list[Job] = []
             for child in children:
                 if child.should_fetch(child_context):
-                    jobs.append((context_key(child.name, child_context),
-                                 lambda c=child, ctx=dict(child_context): c.fetch(ctx)))
+                    work = functools.partial(child.fetch, dict(child_context))
+                    jobs.append((context_key(child.name, child_context), work))  # type: ignore[attr-defined]
             return jobs
 
         yield from fan_out.ahead(records, prepare)

@@ -26,8 +26,8 @@ from singer_sdk import StreamSchema
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import JSONPathPaginator
 
-from taps.common.summary import report_gap
 from taps.common.concurrency import FanOutChild, FanOutParent
+from taps.common.summary import report_gap
 from taps.common.timestamps import parse_timestamp
 from taps.foundry_aip.client import (
     SCHEMAS,

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import typing as t
 from datetime import datetime, timedelta, timezone
@@ -129,7 +130,7 @@ class UsersStream(ZoomStream):
             self.logger.warning("Skipping configured user %s: %s", (context or {}).get("user_ref"), exc)
             report_gap(self, f"user {(context or {}).get('user_ref')}", "permission", str(exc))
             return
-        yield from self._tap.fan_out.ahead(self._new_users(users), self._archive_work)
+        yield from self.zoom_tap.fan_out.ahead(self._new_users(users), self._archive_work)
 
     def _new_users(self, users: list[dict]) -> t.Iterator[dict]:
         for user in users:
@@ -227,11 +228,11 @@ class ConversationArchivesStream(ZoomStream):
         (``plan_user``); their outcomes are applied here, in window order, on
         the main thread, exactly as a serial run would.
         """
-        user_id = (context or {}).get("user_id")
+        user_id = str((context or {}).get("user_id"))
         steps = self._planned.pop(user_id, None)
         if steps is None:
             ctx = dict(context or {})
-            steps = [(w, lambda w=w: list(self._window_events(ctx, w)))
+            steps = [(w, functools.partial(self._window_list, ctx, w))
                      for w in archive_windows(self.first_from(context), self.last_to())]
         for index, (window, outcome) in enumerate(steps):
             try:
@@ -260,17 +261,17 @@ class ConversationArchivesStream(ZoomStream):
                     yield event[1]
 
     @cached_property
-    def _planned(self) -> dict[str, list[tuple[tuple[datetime, datetime], t.Callable[[], list[tuple]]]]]:
+    def _planned(self) -> dict[str, list[tuple[tuple[datetime, datetime], t.Callable[..., t.Any]]]]:
         """user id -> its windows with the outcome of each (a future's ``result``), planned ahead."""
         return {}
 
     def plan_user(self, context: Context) -> None:
         """Start every window of a user in the tap's pool (state is read now, on the caller's thread)."""
         ctx = dict(context)
-        fan_out = self._tap.fan_out
-        steps = []
+        fan_out = self.zoom_tap.fan_out
+        steps: list[tuple[tuple[datetime, datetime], t.Callable[..., t.Any]]] = []
         for window in archive_windows(self.first_from(context), self.last_to()):
-            future = fan_out.submit(lambda w=window: list(self._window_events(ctx, w)))
+            future = fan_out.submit(functools.partial(self._window_list, ctx, window))
             steps.append((window, future.result))
         self._planned[ctx["user_id"]] = steps
 
@@ -281,7 +282,11 @@ class ConversationArchivesStream(ZoomStream):
             if future is not None:
                 future.cancel()
 
-    def _window_events(self, context: dict, window: tuple[datetime, datetime]) -> t.Iterator[tuple]:
+    def _window_list(self, context: dict[str, t.Any], window: tuple[datetime, datetime]) -> list[tuple[t.Any, ...]]:
+        return list(self._window_events(context, window))
+
+    def _window_events(self, context: dict[str, t.Any], window: tuple[datetime, datetime]
+                       ) -> t.Iterator[tuple[t.Any, ...]]:
         """What one window produced, without touching state or output: ``("advance", to)``
         for an empty window, ``("record", archive, files)`` for an archive (files downloaded).
 
