@@ -57,12 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         for value, runs in results.items():
             requests = median(len(r.requests) for r in runs)
             wall = median(r.seconds for r in runs)
+            cpu = median(r.cpu_seconds for r in runs)
             bound = requests * args.latency
             row = {"tap": name, "max_concurrency": value, "requests": requests, "wall_seconds": round(wall, 2),
-                   "serial_bound_seconds": round(bound, 2), "speedup": round(bound / wall, 2)}
+                   "serial_bound_seconds": round(bound, 2), "speedup": round(bound / wall, 2), "tap_cpu_seconds": round(cpu, 2)}
             summary.append(row)
             print(f"{name:10s} max_concurrency={value:8s} {requests:6.0f} requests  wall {wall:6.2f} s  "
-                  f"serial bound {bound:6.2f} s  speedup {bound / wall:5.2f}x", flush=True)
+                  f"serial bound {bound:6.2f} s  speedup {bound / wall:5.2f}x  (tap CPU {cpu:5.2f} s)", flush=True)
     print(json.dumps(summary))
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -309,8 +310,10 @@ def test_failure_mid_agent_keeps_that_agents_bookmark_and_the_rerun_reads_it_all
     app, server = sandbox
     config = config_for(app, server, max_retries=1)
     body = {"errorCode": "INTERNAL", "errorName": "Default:Internal", "errorInstanceId": "i-500", "parameters": {}}
-    second_agent_content = rf"/agents/{SECOND_AGENT_RID}/sessions/[^/]+/content$"
-    app.faults.add("status", second_agent_content, status=500, body=body, times=2, after=30)
+    # one session, both attempts: the same failure whatever max_concurrency is
+    failing_session = app.ordered(SECOND_AGENT_RID)[30]["rid"]
+    second_agent_content = rf"/agents/{SECOND_AGENT_RID}/sessions/{re.escape(failing_session)}/content$"
+    app.faults.add("status", second_agent_content, status=500, body=body, times=2)
     failed = run_tap(TapFoundryAIP, config, expect_error=True)
     assert failed.error is not None
     assert "Default:Internal" in str(failed.error)

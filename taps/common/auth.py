@@ -18,6 +18,7 @@ so every stream shares one token: see ``VendorTap.authenticator``.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import typing as t
 import uuid
@@ -57,8 +58,11 @@ class TapAuthenticator(t.Protocol):
         """Add the credentials to ``request`` and return it."""
         ...
 
-    def handle_401(self) -> bool:
-        """The vendor answered 401: ``True`` if a retry with a renewed token may succeed."""
+    def handle_401(self, sent: str | None = None) -> bool:
+        """The vendor answered 401: ``True`` if a retry may succeed.
+
+        ``sent`` is the Authorization header the refused request carried (to tell a
+        token another worker already renewed from one that is refused)."""
         ...
 
     def request_succeeded(self) -> None:
@@ -95,7 +99,7 @@ class StaticBearerAuthenticator(APIAuthenticatorBase):
     #: for a valid credential. ``False`` means the retry needs no wait (a fresh token is minted).
     wait_before_401_retry = True
 
-    def handle_401(self) -> bool:
+    def handle_401(self, sent: str | None = None) -> bool:  # noqa: ARG002
         """Called when the API answered 401 to a request carrying our token.
 
         Returns:
@@ -199,6 +203,8 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         self.tokens_minted = 0
         self._minted_after_401 = False
         self._minted_at: float | None = None
+        #: one mint at a time, shared by every worker thread (one token per process).
+        self._token_lock = threading.RLock()
 
     @property
     def secrets(self) -> list[str]:
@@ -289,28 +295,38 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Set ``Authorization: Bearer <token>``, minting or renewing the token first if needed."""
-        if not self.is_token_valid():
-            self.update_access_token()
-        request.headers["Authorization"] = f"Bearer {self.access_token}"
+        with self._token_lock:
+            if not self.is_token_valid():
+                self.update_access_token()
+            token = self.access_token
+        request.headers["Authorization"] = f"Bearer {token}"
         return request
 
     wait_before_401_retry = False
 
-    def handle_401(self) -> bool:
+    def handle_401(self, sent: str | None = None) -> bool:
         """Called when the API answered 401 to a request carrying our token.
 
         Returns:
             ``True`` if the token was dropped and the request should be retried
             with a fresh one; ``False`` if a freshly minted token was refused
             as well (the credentials lack access: end the run).
+
+        Args:
+            sent: the ``Authorization`` header the refused request carried. When
+                another worker thread has renewed the token since, the request
+                is simply retried with the new one (nothing is dropped).
         """
-        if self._minted_after_401:
-            return False
-        logger.warning("%s answered 401; requesting a new access token once", self.vendor)
-        self.access_token = None
-        self._minted_at = None
-        self._minted_after_401 = True
-        return True
+        with self._token_lock:
+            if sent is not None and sent != f"Bearer {self.access_token}":
+                return True  # another worker already dropped or renewed that token
+            if self._minted_after_401:
+                return False
+            logger.warning("%s answered 401; requesting a new access token once", self.vendor)
+            self.access_token = None
+            self._minted_at = None
+            self._minted_after_401 = True
+            return True
 
     def request_succeeded(self) -> None:
         """A request went through: a later 401 may again be answered by one re-mint."""
@@ -369,7 +385,7 @@ class HS256JWTAuthenticator(APIAuthenticatorBase):
 
     wait_before_401_retry = True
 
-    def handle_401(self) -> bool:
+    def handle_401(self, sent: str | None = None) -> bool:  # noqa: ARG002
         """A 401 is retried once, after a short wait, with a freshly signed token (every
         request is re-signed); a second 401 in a row ends the run. Returns whether to retry."""
         return self._one_401.handle(self)

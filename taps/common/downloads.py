@@ -279,7 +279,8 @@ class Download:
         except TRANSIENT_ERRORS as exc:
             return self.policy.wait(attempt), f"connection error ({type(exc).__name__})"
         problem = verdict.message or f"HTTP {response.status_code}"
-        if verdict.action == "remint" and self.authenticator is not None and self.authenticator.handle_401():
+        sent = request.headers.get("Authorization")
+        if verdict.action == "remint" and self.authenticator is not None and self.authenticator.handle_401(sent):
             return 0.0, problem
         if verdict.action == "retry":
             return self.policy.wait(attempt, verdict.wait), problem

@@ -15,13 +15,14 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
+from taps.common.concurrency import DEFAULT_MAX_CONCURRENCY, FanOut, RequestGate
+from taps.common.logs import quiet_sdk_logging
+from taps.common.output import LeanWriter, SchemaOnce
 from taps.common.retry import RetryPolicy
+from taps.common.summary import RunSummary
 
 if t.TYPE_CHECKING:
     from taps.common.auth import TapAuthenticator
-
-from taps.common.logs import quiet_sdk_logging
-from taps.common.summary import RunSummary
 
 
 def api_url_setting(default: str | None, vendor: str) -> th.Property[t.Any]:
@@ -111,7 +112,12 @@ class VendorTap(Tap):
     Every sync ends with the run summary (``taps.common.summary``): records,
     partitions, files and bytes, requests, retries, coverage and gaps per
     stream, as a block and as one JSON line, also when the sync fails.
+
+    Output is lean (``taps.common.output``): msgspec-encoded, one SCHEMA
+    message per stream per run, stdout flushed at each STATE message.
     """
+
+    message_writer_class = LeanWriter
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Validate like ``Tap``, then run ``config_errors()`` when validation is on.
@@ -135,6 +141,18 @@ class VendorTap(Tap):
         raise NotImplementedError
 
     @cached_property
+    def fan_out(self) -> FanOut:
+        """The pool for child requests run ahead (setting ``max_concurrency``; 1 where a tap has no such setting)."""
+        declared = "max_concurrency" in self.config_jsonschema.get("properties", {})
+        value = self.config.get("max_concurrency") if declared else 1
+        return FanOut(int(value or DEFAULT_MAX_CONCURRENCY))
+
+    @cached_property
+    def request_gate(self) -> RequestGate:
+        """One ``Retry-After`` pause shared by every stream and worker of this tap."""
+        return RequestGate()
+
+    @cached_property
     def authenticator(self) -> TapAuthenticator:
         """One authenticator per tap instance: one token per process."""
         return self.build_authenticator()
@@ -151,7 +169,13 @@ class VendorTap(Tap):
         return RunSummary(self.name)
 
     def write_message(self, message: t.Any) -> None:  # type: ignore[misc]  # final in singer-sdk; no record hook
-        """Write a Singer message, counting RECORD messages into the run summary."""
+        """Write a Singer message, counting RECORD messages into the run summary.
+
+        A stream's second and later SCHEMA messages in a run are dropped (``SchemaOnce``).
+        """
+        once = getattr(self, "_schema_once", None)
+        if once is not None and not once.wanted(message):
+            return
         super().write_message(message)
         record = getattr(message, "record", None)
         stream_name = getattr(message, "stream", None)
@@ -160,7 +184,11 @@ class VendorTap(Tap):
             self.run_summary.tally(stream_name).add_record(record, stream.replication_key if stream else None)
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in singer-sdk; no after-sync hook
-        """``sync_streams()``, then log the run summary (also when the sync fails)."""
+        """``sync_streams()``, then log the run summary (also when the sync fails).
+
+        Each stream's SCHEMA message is written once in this run.
+        """
+        self._schema_once = SchemaOnce()
         for stream in self.streams.values():
             _count_partitions(stream, self.run_summary)
         try:
@@ -169,6 +197,7 @@ class VendorTap(Tap):
             self.run_summary.status = "failed"
             raise
         finally:
+            self.fan_out.shutdown()
             self.run_summary.log(self.logger)
 
     def sync_streams(self) -> None:

@@ -26,6 +26,7 @@ from singer_sdk import StreamSchema
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import JSONPathPaginator
 
+from taps.common.concurrency import FanOutChild, FanOutParent
 from taps.common.summary import report_gap
 from taps.common.timestamps import parse_timestamp
 from taps.foundry_aip.client import (
@@ -50,7 +51,7 @@ ZERO_SESSIONS_HINT = (
 )
 
 
-class SessionsStream(FoundryStream):
+class SessionsStream(FanOutParent, FoundryStream):
     """AIP Agent sessions, one state partition per configured agent.
 
     Endpoint: ``GET /api/v2/aipAgents/agents/{agentRid}/sessions`` (pageSize,
@@ -107,7 +108,8 @@ class SessionsStream(FoundryStream):
             self.logger.warning("Foundry listed no sessions at all for agent %s. %s", agent_rid, ZERO_SESSIONS_HINT)
         self.logger.info("Agent %s: %d sessions updated since %s", agent_rid, len(sessions),
                          bookmark_time(floor) if floor else "the beginning")
-        yield from sorted(sessions.values(), key=lambda s: (s.get("updated_time") or "", s["rid"]), reverse=True)
+        newest_first = sorted(sessions.values(), key=lambda s: (s.get("updated_time") or "", s["rid"]), reverse=True)
+        yield from self.fan_out_ahead(newest_first, context)
 
     def _list_sessions(self, context: Context | None, floor: datetime | None) -> tuple[dict[str, dict], int]:
         """Read pages back to back (nothing slow in between) until below ``floor``.
@@ -159,7 +161,7 @@ class SessionsStream(FoundryStream):
         }
 
 
-class SessionExchangesStream(FoundryStream):
+class SessionExchangesStream(FanOutChild, FoundryStream):
     """Exchanges of each emitted session, in chronological order.
 
     Endpoint: ``GET /api/v2/aipAgents/agents/{agentRid}/sessions/{sessionRid}/content``

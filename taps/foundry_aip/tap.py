@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from taps.common.auth import ClientCredentialsAuthenticator, StaticBearerAuthenticator
+from taps.common.concurrency import concurrency_setting
 from taps.common.tap import (
     VendorTap,
     api_url_setting,
@@ -64,6 +65,7 @@ class TapFoundryAIP(VendorTap):
         start_date_setting(),
         lookback_setting(1),
         *http_settings(),
+        concurrency_setting(),
     )
 
     def config_errors(self) -> list[str]:

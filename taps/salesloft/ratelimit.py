@@ -53,17 +53,28 @@ class RateBudget:
         self._lock = threading.Lock()
 
     def observe(self, response: requests.Response) -> None:
-        """Read the rate headers and ``Date`` of any Salesloft answer."""
+        """Read the rate headers and ``Date`` of any Salesloft answer.
+
+        Within one server minute the lower of our own count (points reserved
+        by calls in flight) and the header's wins: answers of concurrent calls
+        arrive out of order.
+        """
         headers = response.headers
         with self._lock:
+            try:
+                server_time = parsedate_to_datetime(headers["Date"]).astimezone(timezone.utc)
+            except (KeyError, TypeError, ValueError):
+                server_time = None
+            same_minute = (server_time is not None and self.server_time is not None
+                           and server_time.replace(second=0, microsecond=0)
+                           == self.server_time.replace(second=0, microsecond=0))
             if headers.get("x-ratelimit-remaining-minute", "").lstrip("-").isdigit():
-                self.remaining = int(headers["x-ratelimit-remaining-minute"])
+                reported = int(headers["x-ratelimit-remaining-minute"])
+                keep_lower = same_minute and self.remaining is not None
+                self.remaining = min(reported, self.remaining) if keep_lower else reported  # type: ignore[type-var]
             if headers.get("x-ratelimit-endpoint-cost", "").isdigit():
                 self.last_cost = int(headers["x-ratelimit-endpoint-cost"])
-            try:
-                self.server_time = parsedate_to_datetime(headers["Date"]).astimezone(timezone.utc)
-            except (KeyError, TypeError, ValueError):
-                self.server_time = None
+            self.server_time = server_time
 
     def seconds_to_next_minute(self) -> float:
         """Seconds from the server's last ``Date`` to one second past the next minute (1–61)."""
@@ -80,7 +91,17 @@ class RateBudget:
             self.remaining = None
 
     def before_request(self, cost: int = 1) -> None:
-        """Wait for the next minute if this call would eat into the reserve."""
-        remaining = self.remaining
-        if remaining is not None and remaining - max(cost, self.last_cost) < self.reserve:
+        """Reserve this call's points, waiting for the next minute if they would eat into the reserve.
+
+        Thread-safe: concurrent workers each reserve their points under the
+        lock, so together they never spend more than the budget allows.
+        """
+        while True:
+            with self._lock:
+                remaining = self.remaining
+                need = max(cost, self.last_cost)
+                if remaining is None or remaining - need >= self.reserve:
+                    if remaining is not None:
+                        self.remaining = remaining - need
+                    return
             self.wait_for_next_minute(f"{remaining} points left, keeping {self.reserve} in reserve")

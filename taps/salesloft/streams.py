@@ -30,6 +30,7 @@ from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import JSONPathPaginator
 
 from taps.common.client import VendorAPIError
+from taps.common.concurrency import FanOutChild, FanOutParent
 from taps.common.downloads import Download
 from taps.common.storage import FileStore, key_part
 from taps.common.summary import count_responses, report_gap, tally_for
@@ -95,7 +96,7 @@ class UpdatedAtStream(SalesloftStream):
             yield row
 
 
-class ConversationsStream(UpdatedAtStream):
+class ConversationsStream(FanOutParent, UpdatedAtStream):
     """Recorded conversations (``GET /v2/conversations``), newest changes last."""
 
     name = "conversations"
@@ -107,7 +108,7 @@ class ConversationsStream(UpdatedAtStream):
         return {"conversation_id": record["id"]}
 
 
-class ConversationExtensiveStream(SalesloftStream):
+class ConversationExtensiveStream(FanOutChild, SalesloftStream):
     """One conversation's extensive view (``GET /v2/conversations/{id}/extensive``).
 
     One call per conversation, so it is deselected by default in meltano.yml.
@@ -139,7 +140,7 @@ class ConversationExtensiveStream(SalesloftStream):
         return row
 
 
-class TranscriptionsStream(UpdatedAtStream):
+class TranscriptionsStream(FanOutParent, UpdatedAtStream):
     """Transcriptions (``GET /v2/transcriptions``), incremental on ``updated_at``."""
 
     name = "transcriptions"
@@ -151,7 +152,7 @@ class TranscriptionsStream(UpdatedAtStream):
         return {"transcription_id": record["id"]}
 
 
-class TranscriptionSentencesStream(SalesloftStream):
+class TranscriptionSentencesStream(FanOutChild, SalesloftStream):
     """Every sentence of a transcription (``GET /v2/transcriptions/{id}/sentences``), every page.
 
     Primary key: ``transcription_id`` + ``order_number`` (sentence ids repeat).

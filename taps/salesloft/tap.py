@@ -13,6 +13,7 @@ from functools import cached_property
 from singer_sdk import typing as th
 
 from taps.common.auth import ClientCredentialsAuthenticator, StaticBearerAuthenticator
+from taps.common.concurrency import concurrency_setting
 from taps.common.storage import FileStore
 from taps.common.tap import (
     VendorTap,
@@ -70,6 +71,7 @@ class TapSalesloft(VendorTap):
             description="Download each transcription's transcript file (artifact) to storage_url.",
         ),
         *http_settings(),
+        concurrency_setting(),
     )
 
     def config_errors(self) -> list[str]:

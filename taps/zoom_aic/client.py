@@ -21,7 +21,7 @@ from http import HTTPStatus
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from taps.common.client import VendorRESTStream
+from taps.common.client import VendorRESTStream, sent_authorization
 from taps.common.windows import datetime_windows
 
 if t.TYPE_CHECKING:
@@ -169,7 +169,7 @@ class ZoomStream(VendorRESTStream):
         if (
             status == HTTPStatus.BAD_REQUEST
             and code == TOKEN_INVALID_CODE
-            and self.authenticator.handle_401()
+            and self.authenticator.handle_401(sent_authorization(response))
         ):
             raise RetriableAPIError(self.response_error_message(response), response)
         super().validate_response(response)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import typing as t
 from datetime import datetime, timedelta, timezone
@@ -129,10 +130,20 @@ class UsersStream(ZoomStream):
             self.logger.warning("Skipping configured user %s: %s", (context or {}).get("user_ref"), exc)
             report_gap(self, f"user {(context or {}).get('user_ref')}", "permission", str(exc))
             return
+        yield from self.zoom_tap.fan_out.ahead(self._new_users(users), self._archive_work)
+
+    def _new_users(self, users: list[dict]) -> t.Iterator[dict]:
         for user in users:
             if user.get("id") and user["id"] not in self._seen:
                 self._seen.add(user["id"])
                 yield user
+
+    def _archive_work(self, user: dict) -> list:
+        """Start the user's archive windows and files in the tap's pool (``max_concurrency``)."""
+        archives = t.cast("ConversationArchivesStream", self._tap.streams["conversation_archives"])
+        if archives.selected or archives.has_selected_descendents:
+            archives.plan_user(self.get_child_context(user, None))
+        return []
 
     def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002
         """Children get the user's id."""
@@ -162,27 +173,35 @@ class ConversationArchivesStream(ZoomStream):
     required_scopes = ARCHIVE_SCOPES
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        """Set up the per-request window and the files of the current archive."""
+        """Set up the files of the current archive."""
         super().__init__(*args, **kwargs)
-        self._window: tuple[datetime, datetime] | None = None
         #: files of the archive being emitted, read by the child streams.
         self.current_files: dict[str, t.Any] = {}
 
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:  # noqa: ARG002
-        """``from`` and ``to`` of the current window, in ``ARCHIVE_DATETIME_FORMAT``."""
-        if self._window is None:
+        """``from`` and ``to`` of the request's window (``window_from``/``window_to`` of its context)."""
+        if not context or "window_from" not in context:
             return {}
-        return {"from": format_archive_time(self._window[0]), "to": format_archive_time(self._window[1])}
+        return {"from": context["window_from"], "to": context["window_to"]}
 
     def first_from(self, context: Context | None) -> datetime:
         """Where this user's windows start: one second after the bookmark (minus
         ``lookback_days``), else ``start_date``."""
-        bookmark = self.get_context_state(context).get("replication_key_value")
+        bookmark = self._saved_partition_state(context).get("replication_key_value")
         if bookmark:
             start = parse_timestamp(str(bookmark)) + ONE_SECOND
             lookback = int(self.config.get("lookback_days") or 0)
             return start - timedelta(days=lookback)
         return parse_timestamp(str(self.config["start_date"]))
+
+    def _saved_partition_state(self, context: Context | None) -> dict:
+        """This user's saved state, read without creating an entry (users planned ahead of
+        their sync must not appear in STATE before a serial run would list them)."""
+        wanted = dict(context or {})
+        for partition in self.stream_state.get("partitions") or []:
+            if partition.get("context") == wanted:
+                return partition
+        return {}
 
     def last_to(self) -> datetime:
         """``end_date`` when set, else now (UTC)."""
@@ -204,15 +223,24 @@ class ConversationArchivesStream(ZoomStream):
 
         A 404 code 20524 skips the user with a warning; a file that does not
         download intact ends this user's windows (the error is reported at the
-        end of the run) so the bookmark stays before that archive.
+        end of the run) so the bookmark stays before that archive. Each
+        window's request and downloads may have run ahead in the tap's pool
+        (``plan_user``); their outcomes are applied here, in window order, on
+        the main thread, exactly as a serial run would.
         """
-        user_id = (context or {}).get("user_id")
-        for window in archive_windows(self.first_from(context), self.last_to()):
+        user_id = str((context or {}).get("user_id"))
+        steps = self._planned.pop(user_id, None)
+        if steps is None:
+            ctx = dict(context or {})
+            steps = [(w, functools.partial(self._window_list, ctx, w))
+                     for w in archive_windows(self.first_from(context), self.last_to())]
+        for index, (window, outcome) in enumerate(steps):
             try:
-                yield from self._window_records(context, window)
+                events = outcome()
             except UserNotFound as exc:
                 self.logger.warning("Skipping Zoom user %s: %s", user_id, exc)
                 report_gap(self, f"user {user_id}", "permission", str(exc))
+                self._cancel(steps[index + 1:])
                 return
             except FileDownloadError as exc:
                 self.logger.error("Zoom user %s: archive %s..%s not bookmarked: %s", user_id,  # noqa: TRY400
@@ -220,29 +248,68 @@ class ConversationArchivesStream(ZoomStream):
                 report_gap(self, f"user {user_id} from {format_archive_time(window[0])}", "error",
                            f"a file did not download intact ({exc}); retried next run")
                 self.zoom_tap.file_failures.append(f"user {user_id}, window starting {format_archive_time(window[0])}: {exc}")
+                self._cancel(steps[index + 1:])
                 return
+            except BaseException:
+                self._cancel(steps[index + 1:])
+                raise
+            for event in events:
+                if event[0] == "advance":
+                    self._advance(context, event[1])
+                else:
+                    self.current_files = event[2]
+                    yield event[1]
 
-    def _window_records(self, context: Context | None, window: tuple[datetime, datetime]) -> t.Iterator[dict]:
-        self._window = window
-        try:
-            answers = list(self.request_records(context))
-        finally:
-            self._window = None
+    @cached_property
+    def _planned(self) -> dict[str, list[tuple[tuple[datetime, datetime], t.Callable[..., t.Any]]]]:
+        """user id -> its windows with the outcome of each (a future's ``result``), planned ahead."""
+        return {}
+
+    def plan_user(self, context: Context) -> None:
+        """Start every window of a user in the tap's pool (state is read now, on the caller's thread)."""
+        ctx = dict(context)
+        fan_out = self.zoom_tap.fan_out
+        steps: list[tuple[tuple[datetime, datetime], t.Callable[..., t.Any]]] = []
+        for window in archive_windows(self.first_from(context), self.last_to()):
+            future = fan_out.submit(functools.partial(self._window_list, ctx, window))
+            steps.append((window, future.result))
+        self._planned[ctx["user_id"]] = steps
+
+    @staticmethod
+    def _cancel(steps: list[tuple[t.Any, t.Callable]]) -> None:
+        for _window, outcome in steps:
+            future = getattr(outcome, "__self__", None)
+            if future is not None:
+                future.cancel()
+
+    def _window_list(self, context: dict[str, t.Any], window: tuple[datetime, datetime]) -> list[tuple[t.Any, ...]]:
+        return list(self._window_events(context, window))
+
+    def _window_events(self, context: dict[str, t.Any], window: tuple[datetime, datetime]
+                       ) -> t.Iterator[tuple[t.Any, ...]]:
+        """What one window produced, without touching state or output: ``("advance", to)``
+        for an empty window, ``("record", archive, files)`` for an archive (files downloaded).
+
+        Raises:
+            UserNotFound, FileDownloadError, DailyLimitReached, VendorAPIError.
+        """
+        request_context = {**context, "window_from": format_archive_time(window[0]),
+                           "window_to": format_archive_time(window[1])}
+        answers = list(self.request_records(request_context))
         descriptor = answers[0] if answers else {}
         files = descriptor.get("physical_files") or []
         if len(files) >= MAX_PHYSICAL_FILES and window[1] - window[0] > ONE_SECOND:
             middle = window[0] + (window[1] - window[0]) / 2
             middle = middle.replace(microsecond=0)
             self.logger.info("%d attachments (the cap) in one answer; splitting the window", len(files))
-            yield from self._window_records(context, (window[0], middle))
-            yield from self._window_records(context, (middle + ONE_SECOND, window[1]))
+            yield from self._window_events(context, (window[0], middle))
+            yield from self._window_events(context, (middle + ONE_SECOND, window[1]))
             return
         if not descriptor.get("aic_history_download_url") and not files:
-            self._advance(context, window[1])
+            yield ("advance", window[1])
             return
         record = self._record(descriptor, window)
-        self.current_files = self._download(record, descriptor)
-        yield record
+        yield ("record", record, self._download(record, descriptor))
 
     def _advance(self, context: Context | None, to: datetime) -> None:
         """Bookmark an empty window: nothing to emit, but nothing left to ask for either."""

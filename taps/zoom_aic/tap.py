@@ -18,6 +18,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
 from taps.common.auth import ClientCredentialsAuthenticator
+from taps.common.concurrency import concurrency_setting
 from taps.common.storage import FileStore
 from taps.common.summary import Gap
 from taps.common.tap import (
@@ -100,6 +101,7 @@ class TapZoomAIC(VendorTap):
             ),
         ),
         *http_settings(),
+        concurrency_setting(),
     )
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:

@@ -1,0 +1,62 @@
+"""Lean Singer output (``taps.common.output``, ``taps.common.http``) against the Salesloft sandbox.
+
+One SCHEMA message per stream per run however many parents a child stream
+has; every message a JSON line; the last message a STATE; the proxy
+environment honoured (``NO_PROXY`` included) although it is read only once.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from collections import Counter
+
+import pytest
+
+from sandboxes.base import SandboxServer
+from sandboxes.salesloft import SalesloftSandbox
+from tests.helpers import run_tap_cli
+
+
+@pytest.fixture
+def sandbox() -> t.Iterator[tuple[SalesloftSandbox, SandboxServer]]:
+    """A small Salesloft sandbox with a budget that never paces."""
+    app = SalesloftSandbox(conversations=40, budget=10**9)
+    with SandboxServer(app) as server:
+        yield app, server
+
+
+def test_one_schema_per_stream_before_its_records(sandbox) -> None:
+    app, server = sandbox
+    result = run_tap_cli("taps.salesloft", app.demo_config(server.url))
+    assert result.returncode == 0, result.stderr
+    messages = [json.loads(line) for line in result.run.stdout.splitlines()]
+    schemas = Counter(m["stream"] for m in messages if m["type"] == "SCHEMA")
+    assert schemas == {"conversations": 1, "conversation_extensive": 1, "transcriptions": 1,
+                       "transcription_sentences": 1}
+    seen_schema: set[str] = set()
+    for message in messages:
+        if message["type"] == "SCHEMA":
+            seen_schema.add(message["stream"])
+        elif message["type"] == "RECORD":
+            assert message["stream"] in seen_schema
+    assert len(result.run.records["conversation_extensive"]) == len(app.conversations)
+    assert messages[-1]["type"] == "STATE"
+
+
+def test_proxy_environment_is_honoured(sandbox, monkeypatch) -> None:
+    app, server = sandbox
+    dead_proxy = "http://127.0.0.1:9"  # discard port: nothing listens there
+    config = {**app.demo_config(server.url), "max_retries": 0}
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, dead_proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    through_proxy = run_tap_cli("taps.salesloft", config)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1")
+    bypassed = run_tap_cli("taps.salesloft", config)
+    assert through_proxy.returncode != 0
+    assert not through_proxy.run.records
+    assert bypassed.returncode == 0, bypassed.stderr
+    assert len(bypassed.run.records["conversations"]) == len(app.conversations)
