@@ -1,0 +1,117 @@
+"""Every tap through ``meltano run <tap> target-postgres`` into a real PostgreSQL server.
+
+The tap's own output under Meltano (``meltano invoke``) is the expectation:
+after the primary-key merge, each stream's table holds exactly one row per
+key, every column equal to the last record emitted for it; object and array
+properties land as ``jsonb`` (arrays of objects as ``jsonb[]``, the loader's
+mapping) with their Unicode as is; a second full run (from
+no state, so every record is emitted again) adds no row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.meltano_harness import ensure_installed
+from tests.servers import PostgresDatabase
+from tests.warehouse_checks import (
+    TAPS,
+    invoke_records,
+    merged,
+    normalise,
+    run_into_postgres,
+    sandbox,
+    table_columns,
+    table_dicts,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
+
+# fields the tap sets from its own clock at run time (the warehouse holds the rerun's)
+RUN_TIME_FIELDS = {"downloaded_at"}
+# a JSON \u escape of a non-ASCII character (jsonb keeps control characters escaped, as JSON requires)
+NON_ASCII_ESCAPE = re.compile(r"\\u(?!00[0-7])[0-9a-fA-F]{4}")
+
+
+def _assert_table_equals_records(database: PostgresDatabase, schema: str, stream: str,
+                                 expected: dict[tuple, dict], key_properties: list[str],
+                                 json_properties: dict[str, str]) -> None:
+    columns = table_columns(database, schema, stream)  # target-postgres keeps property names as they are
+    rows = table_dicts(database, schema, stream)
+    loaded = {tuple(normalise(row[c]) for c in key_properties): row for row in rows}
+    assert len(loaded) == len(rows), f"{schema}.{stream}: duplicate primary keys in the warehouse"
+    assert set(loaded) == set(expected), f"{schema}.{stream}: keys differ from the records emitted"
+    for prop, kind in json_properties.items():
+        allowed = {"jsonb"} if kind == "object" else {"jsonb", "_jsonb"}
+        assert columns[prop] in allowed, f"{stream}.{prop} is {columns[prop]}"
+    for key, record in expected.items():
+        row = loaded[key]
+        for prop, value in record.items():
+            assert prop in columns, f"{schema}.{stream}: no column for property {prop!r}"
+            if prop in RUN_TIME_FIELDS:  # set when the tap stored the file: the rerun's value is later
+                assert normalise(row[prop]) >= normalise(value), f"{schema}.{stream} {key} {prop}"
+                continue
+            if prop in json_properties and isinstance(value, str):
+                value = json.loads(value)  # a property that may be a JSON string or a container
+            assert normalise(row[prop]) == normalise(value), f"{schema}.{stream} {key} {prop}"
+
+
+def _json_properties(schema_message: dict) -> dict[str, str]:
+    """Top-level properties that hold JSON: name -> ``object`` or ``array`` (of objects or any JSON)."""
+    found = {}
+    for name, spec in schema_message["schema"]["properties"].items():
+        types = spec.get("type", [])
+        types = [types] if isinstance(types, str) else types
+        if "object" in types:
+            found[name] = "object"
+        elif "array" in types:
+            items = spec.get("items")
+            item_types = items.get("type", []) if isinstance(items, dict) else []
+            if not isinstance(items, dict) or "type" not in items or "object" in item_types:
+                found[name] = "array"
+    return found
+
+
+@pytest.mark.parametrize("tap", sorted(TAPS))
+def test_meltano_run_into_postgres_equals_the_records_emitted(tap: str, tmp_path: Path,
+                                                              postgres_database: PostgresDatabase) -> None:
+    case = TAPS[tap]
+    ensure_installed("extractor", tap)
+    ensure_installed("loader", "target-postgres")
+    app, server = sandbox(case)
+    with server:
+        env = case.env(app, server.url, str(tmp_path / "storage"))
+        emitted = invoke_records(tap, env)
+        run_into_postgres(tap, postgres_database, tmp_path / "state-1", env)
+        first = _counts(postgres_database, case.schema)
+        run_into_postgres(tap, postgres_database, tmp_path / "state-2", env)  # no state: every record again
+    streams = {s for s, records in emitted.records.items() if records}
+    assert streams, f"{tap} emitted no record"
+    assert first == {s: len(merged(emitted, s)) for s in streams}
+    assert _counts(postgres_database, case.schema) == first, "the rerun added rows"
+    for stream in sorted(streams):
+        schema_message = emitted.schemas[stream]
+        _assert_table_equals_records(postgres_database, case.schema, stream, merged(emitted, stream),
+                                     schema_message["key_properties"], _json_properties(schema_message))
+    escaped = [text for text in _jsonb_texts(postgres_database, case.schema) if NON_ASCII_ESCAPE.search(text)]
+    assert not escaped, f"non-ASCII stored as \\u escapes in jsonb: {escaped[:1]}"
+
+
+def _counts(database: PostgresDatabase, schema: str) -> dict[str, int]:
+    tables = database.query("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,))
+    return {name: database.query(f'SELECT count(*) FROM "{schema}"."{name}"')[0][0] for (name,) in tables}  # noqa: S608
+
+
+def _jsonb_texts(database: PostgresDatabase, schema: str) -> list[str]:
+    columns = database.query(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND udt_name IN ('jsonb', '_jsonb')", (schema,))
+    texts: list[str] = []
+    for table, column in columns:
+        texts += [r[0] for r in database.query(f'SELECT to_jsonb("{column}")::text FROM "{schema}"."{table}" '  # noqa: S608
+                                               f'WHERE "{column}" IS NOT NULL')]
+    return texts
