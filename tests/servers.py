@@ -112,7 +112,7 @@ class PostgresDatabase:
 
     def connect(self) -> t.Any:
         """A psycopg connection (autocommit) to this database."""
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         return psycopg.connect(self.dsn, autocommit=True)
 
@@ -205,7 +205,7 @@ class PostgresServer:
         raise ServerStartError(msg)
 
     def _wait_ready(self) -> bool:
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         deadline = time.monotonic() + PG_START_TIMEOUT
         while time.monotonic() < deadline:
@@ -242,7 +242,7 @@ class PostgresServer:
 
     def create_database(self, name: str | None = None) -> PostgresDatabase:
         """A new, empty database (``name`` default: a random ``test_…``)."""
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         name = name or f"test_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(host="127.0.0.1", port=self.port, user=PG_USER, password=self.password,
@@ -282,7 +282,7 @@ class S3Server:
             ServerStartError: moto[server] is missing or the server did not bind.
         """
         try:
-            from moto.server import ThreadedMotoServer  # noqa: PLC0415
+            from moto.server import ThreadedMotoServer
         except ImportError as exc:
             msg = f"moto[server] is not installed ({exc}): run `bash scripts/setup.sh`"
             raise ServerStartError(msg) from exc
@@ -313,7 +313,7 @@ class S3Server:
 
     def client(self) -> t.Any:
         """A boto3 S3 client for this server."""
-        import boto3  # noqa: PLC0415
+        import boto3
 
         return boto3.client("s3", endpoint_url=self.url, region_name=S3_REGION,
                             aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key)

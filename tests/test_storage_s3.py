@@ -138,7 +138,7 @@ def test_bad_credentials_fail_without_revealing_the_secret(s3_server: S3Server, 
     secret = "wJalrXUtnFEMI-secret-should-never-appear"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     store = FileStore(f"s3://no-such-bucket-{s3_bucket}/p")
-    with pytest.raises(Exception) as info:  # noqa: PT011 - whatever s3fs raises, it must not hold the secret
+    with pytest.raises(Exception) as info:
         store.write("a.bin", [b"data"])
     assert "bucket does not exist" in str(info.value)
     assert secret not in str(info.value)

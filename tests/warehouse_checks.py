@@ -49,31 +49,31 @@ class TapCase:
 
 
 def _zoom() -> t.Any:
-    from sandboxes.zoom_aic import ZoomAICSandbox  # noqa: PLC0415
+    from sandboxes.zoom_aic import ZoomAICSandbox
 
     return ZoomAICSandbox()
 
 
 def _knovvu() -> t.Any:
-    from sandboxes.knovvu import KnovvuSandbox  # noqa: PLC0415
+    from sandboxes.knovvu import KnovvuSandbox
 
     return KnovvuSandbox(downloads_per_hour=10_000)
 
 
 def _salesloft() -> t.Any:
-    from sandboxes.salesloft import SalesloftSandbox  # noqa: PLC0415
+    from sandboxes.salesloft import SalesloftSandbox
 
     return SalesloftSandbox(budget=1_000_000)
 
 
 def _foundry() -> t.Any:
-    from sandboxes.foundry_aip import FoundryAIPSandbox  # noqa: PLC0415
+    from sandboxes.foundry_aip import FoundryAIPSandbox
 
     return FoundryAIPSandbox()
 
 
 def _kore() -> t.Any:
-    from sandboxes.kore_agentai import KoreAgentAISandbox  # noqa: PLC0415
+    from sandboxes.kore_agentai import KoreAgentAISandbox
 
     return KoreAgentAISandbox()
 
@@ -88,11 +88,11 @@ TAPS: dict[str, TapCase] = {
         "TAP_ZOOM_AIC", {**app.demo_config(url), "storage_url": storage, "page_size": "9"})),
     "tap-knovvu": TapCase("tap-knovvu", _knovvu, lambda app, url, storage: _tap_env(
         "TAP_KNOVVU", {**app.demo_config(url), "storage_url": storage, "downloads_per_hour": "0"})),
-    "tap-salesloft": TapCase("tap-salesloft", _salesloft, lambda app, url, storage: _tap_env(
+    "tap-salesloft": TapCase("tap-salesloft", _salesloft, lambda app, url, _storage: _tap_env(
         "TAP_SALESLOFT", {"api_url": url, "api_key": app.api_key})),
-    "tap-foundry-aip": TapCase("tap-foundry-aip", _foundry, lambda app, url, storage: _tap_env(
+    "tap-foundry-aip": TapCase("tap-foundry-aip", _foundry, lambda _app, url, _storage: _tap_env(
         "TAP_FOUNDRY_AIP", {"api_url": url, "page_size": "30"})),
-    "tap-kore-agentai": TapCase("tap-kore-agentai", _kore, lambda app, url, storage: _tap_env(
+    "tap-kore-agentai": TapCase("tap-kore-agentai", _kore, lambda _app, url, _storage: _tap_env(
         "TAP_KORE_AGENTAI", {"api_url": url})),
 }
 
@@ -165,7 +165,7 @@ def table_dicts(database: PostgresDatabase, schema: str, table: str) -> list[dic
     with database.connect() as con:
         cur = con.execute(f'SELECT * FROM "{schema}"."{table}"')  # noqa: S608 - test-owned identifiers
         names = [d.name for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def sandbox(case: TapCase) -> tuple[t.Any, SandboxServer]:
