@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo pipeline: start every vendor sandbox, `meltano run demo` (each tap -> target-duckdb)
-# into output/dev.duckdb, then print the rows per warehouse table.
+# into output/dev.duckdb and dbt's archive build, then print the rows per warehouse table and
+# export one vCon per conversation into output/vcon/ (printing the archive's rows per source).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
@@ -15,3 +16,4 @@ for _ in $(seq 1 100); do [ -s output/sandbox.json ] && break; sleep 0.1; done
 [ -s output/sandbox.json ] || { echo "sandbox did not start; see output/sandbox.log" >&2; exit 1; }
 .venv/bin/meltano --environment=dev run demo
 .venv/bin/python scripts/warehouse_counts.py output/dev.duckdb
+.venv/bin/conversation-archive export-vcon --warehouse output/dev.duckdb --out output/vcon
