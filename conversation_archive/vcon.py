@@ -174,7 +174,7 @@ def read_archive(warehouse: Path, schema: str = "archive") -> Archive:
         def rows(sql: str) -> list[dict[str, t.Any]]:
             cur = con.execute(sql)
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, r)) for r in cur.fetchall()]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
         archive = Archive(rows(f'SELECT * FROM "{schema}".conversations ORDER BY conversation_key'))  # noqa: S608
         for row in rows(f'SELECT * FROM "{schema}".parties ORDER BY conversation_key, party_key'):  # noqa: S608
@@ -225,7 +225,7 @@ class VconBuilder:
         times += [f["started_at"] for f in self.archive.media.get(self.key, [])]
         times += [self.conv.get("ended_at")]
         known = [x for x in times if x is not None]
-        return vcon_date(min(known)) if known else UNKNOWN_TIME
+        return (vcon_date(min(known)) if known else None) or UNKNOWN_TIME
 
     def url_of(self, storage_uri: str) -> str:
         """``storage_uri`` with the first matching ``--rewrite-url`` prefix replaced."""
@@ -264,7 +264,7 @@ class VconBuilder:
             dialog: dict[str, t.Any] = {
                 "type": "text",
                 "start": vcon_date(msg["sent_at"]) or start,
-                "parties": ([speaker] + others) if speaker is not None else [],
+                "parties": [speaker, *others] if speaker is not None else [],
                 "mediatype": "text/plain",
                 "encoding": "none",
                 "body": msg["text"],
@@ -445,8 +445,9 @@ def main(argv: list[str]) -> int:
     0: every conversation exported; 1: exported, but some stored files are missing or
     changed (named on stderr); 2: bad arguments or a warehouse without the archive.
     """
-    parser = argparse.ArgumentParser(prog="conversation-archive export-vcon",
-                                     description="Write one vCon (draft-ietf-vcon-vcon-core-04) JSON file per archived conversation.")
+    parser = argparse.ArgumentParser(
+        prog="conversation-archive export-vcon",
+        description="Write one vCon (draft-ietf-vcon-vcon-core-04) JSON file per archived conversation.")
     parser.add_argument("--warehouse", required=True, type=Path, help="DuckDB file with the archive schema (dbt-built)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the <uuid>.vcon.json files")
     parser.add_argument("--schema", default="archive", help="schema of the unified archive (default: archive)")

@@ -80,7 +80,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, t.Any]:
         env["TAP_KNOVVU_DOWNLOADS_PER_HOUR"] = "0"
         blocks = [arg for tap in TAPS for arg in (tap, "target-duckdb")]
         with open(REPO / ".meltano" / "test-run.lock", "w") as lock:
-            import fcntl  # noqa: PLC0415
+            import fcntl
 
             fcntl.flock(lock, fcntl.LOCK_EX)
             run = meltano("run", *blocks, "dbt-duckdb:build", env=env, timeout=2400)

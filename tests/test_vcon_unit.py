@@ -32,8 +32,9 @@ def test_vcon_uuid_is_a_stable_version_8_uuid() -> None:
 
 
 def test_vcon_date_is_rfc3339_utc() -> None:
-    assert vcon_date(datetime(2021, 4, 29, 5, 24, 18)) == "2021-04-29T05:24:18Z"
-    assert vcon_date(datetime(2021, 4, 29, 5, 24, 18, 120000)) == "2021-04-29T05:24:18.12Z"
+    naive_utc = datetime(2021, 4, 29, 5, 24, 18, tzinfo=timezone.utc).replace(tzinfo=None)  # as the archive stores it
+    assert vcon_date(naive_utc) == "2021-04-29T05:24:18Z"
+    assert vcon_date(naive_utc.replace(microsecond=120000)) == "2021-04-29T05:24:18.12Z"
     assert vcon_date(datetime(2021, 4, 29, 7, 24, 18, tzinfo=timezone(timedelta(hours=2)))) == "2021-04-29T05:24:18Z"
     assert vcon_date(None) is None
 
