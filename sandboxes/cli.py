@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import signal
+import sys
 import threading
 
 from sandboxes.base import SandboxApp, SandboxServer
@@ -29,6 +31,14 @@ SANDBOXES: dict[str, tuple[type[SandboxApp], int]] = {
     "foundry_aip": (FoundryAIPSandbox, 8804),
     "kore_agentai": (KoreAgentAISandbox, 8805),
 }
+
+
+def port_in_use_message(name: str, port: int) -> str:
+    """What to do when ``port`` is taken: name the port, who holds it, and how to stop it."""
+    return (f"sandbox {name} cannot listen on 127.0.0.1:{port}: the port is already in use, most likely by "
+            f"another sandbox (`python -m sandboxes`, e.g. a demo still running in another terminal or "
+            f"worktree). Find it with `ss -ltnp 'sport = :{port}'` (or `lsof -i :{port}`) and stop it with "
+            f"`kill <pid>` or Ctrl-C in its terminal; or start these sandboxes on free ports with --port-base 0.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         app_class, port = SANDBOXES[name]
         app = app_class()
         app.latency_seconds = args.latency
-        servers[name] = SandboxServer(app, port=port if args.port_base is None else args.port_base).start()
+        wanted = port if args.port_base is None else args.port_base
+        try:
+            servers[name] = SandboxServer(app, port=wanted).start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            print(port_in_use_message(name, wanted), file=sys.stderr, flush=True)  # noqa: T201
+            for server in servers.values():
+                server.stop()
+            return 1
     summary = {name: {"url": s.url, "config": s.app.demo_config(s.url)} for name, s in servers.items()}
     text = json.dumps(summary, indent=2)
     print(text, flush=True)  # noqa: T201

@@ -13,7 +13,7 @@ rm -f output/sandbox.json
 SANDBOX_PID=$!
 trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do [ -s output/sandbox.json ] && break; sleep 0.1; done
-[ -s output/sandbox.json ] || { echo "sandbox did not start; see output/sandbox.log" >&2; exit 1; }
+[ -s output/sandbox.json ] || { echo "sandbox did not start; see output/sandbox.log:" >&2; tail -n 3 output/sandbox.log >&2; exit 1; }
 .venv/bin/meltano --environment=dev run demo
 .venv/bin/python scripts/warehouse_counts.py output/dev.duckdb
 .venv/bin/conversation-archive export-vcon --warehouse output/dev.duckdb --out output/vcon

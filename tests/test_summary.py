@@ -127,3 +127,19 @@ def test_metric_lines_are_off_by_default_and_one_switch_turns_them_on(salesloft,
     assert loud.returncode == 0
     assert "METRIC" in loud.stderr
     assert len(quiet.stderr.splitlines()) < len(loud.stderr.splitlines()) / 3
+
+
+def test_sandbox_port_clash_names_the_port_and_how_to_stop_the_other(capsys) -> None:
+    import socket
+
+    from sandboxes.cli import main as sandboxes_main
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert sandboxes_main(["knovvu", "--port-base", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port}: the port is already in use" in err
+    assert f"ss -ltnp 'sport = :{port}'" in err
+    assert "kill <pid>" in err

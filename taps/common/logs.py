@@ -8,7 +8,8 @@
   keys", "Pagination stopped after N pages because no records were found")
   are written only at DEBUG (``LOGLEVEL=DEBUG`` or ``meltano --log-level=debug``):
   a child stream synced once per parent record would otherwise log one line
-  per record. The run summary counts the partitions instead.
+  per record. The run summary counts the partitions instead. Of "Starting
+  incremental sync of 'x' with bookmark value" only the first per stream is kept.
 
 Retries are logged once, by ``VendorRESTStream.backoff_handler`` (the
 backoff library's own "Backing off" line is switched off there).
@@ -35,13 +36,32 @@ def metrics_enabled() -> bool:
     return os.environ.get(METRICS_SWITCH, "").strip().lower() in _ON
 
 
+#: singer-sdk lines written once per partition, of which the first per stream is worth reading
+FIRST_ONLY_TEMPLATES = ("Starting incremental sync of '%s' with bookmark value: %s",)
+
+
 class PartitionChatterFilter(logging.Filter):
-    """Drops singer-sdk's once-per-partition INFO lines unless the root logger is at DEBUG."""
+    """Drops singer-sdk's once-per-partition INFO lines unless the root logger is at DEBUG.
+
+    Of ``FIRST_ONLY_TEMPLATES`` the first line per stream is kept.
+    """
+
+    def __init__(self) -> None:
+        """Start with no stream seen."""
+        super().__init__()
+        self.seen: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
         """``False`` for a per-partition line at INFO when DEBUG is off."""
-        if record.msg in PARTITION_TEMPLATES and record.levelno == logging.INFO:
-            return logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+        if record.levelno != logging.INFO or logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+            return True
+        if record.msg in PARTITION_TEMPLATES:
+            return False
+        if record.msg in FIRST_ONLY_TEMPLATES:
+            stream = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
+            if stream in self.seen:
+                return False
+            self.seen.add(stream)
         return True
 
 
