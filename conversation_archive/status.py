@@ -34,6 +34,7 @@ Retention deadlines (all UTC):
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -163,7 +164,8 @@ class MeltanoReader:
         from meltano.core.job.job import Job, State  # noqa: PLC0415
 
         with self.sessionmaker() as session:
-            job = (session.query(Job).filter(Job.job_name == state_id, Job.state == State.SUCCESS)
+            success = Job.state == State.SUCCESS  # a SQL expression (Meltano's model has no typed column)
+            job = (session.query(Job).filter(Job.job_name == state_id, success)  # type: ignore[arg-type]
                    .order_by(Job.ended_at.desc()).first())
             if job is None or job.ended_at is None:
                 return None
@@ -216,7 +218,7 @@ def bookmarks_of(state: dict[str, t.Any]) -> dict[str, str]:
     return out
 
 
-def check_source(source: Source, meltano: MeltanoReader, con: duckdb.DuckDBPyConnection,  # noqa: PLR0913
+def check_source(source: Source, meltano: MeltanoReader, con: duckdb.DuckDBPyConnection,
                  *, environment: str, loader: str, now: datetime, max_age: timedelta,
                  margin: timedelta) -> SourceStatus:
     """The status of one source; see the module docstring for when it is behind."""
@@ -232,8 +234,9 @@ def check_source(source: Source, meltano: MeltanoReader, con: duckdb.DuckDBPyCon
         if now - run[1] > max_age:
             status.mark_behind(f"last successful run is older than {max_age.total_seconds() / 3600:.0f} h")
     if table_exists(con, source.table):
-        first, last, rows = con.execute(
+        found = con.execute(
             f"SELECT {source.span[0]}, {source.span[1]}, count(*) FROM {source.table}").fetchone()  # noqa: S608
+        first, last, rows = found if found else (None, None, 0)
         status.rows = int(rows)
         if rows:
             status.covered = f"{rows} {source.what}, {_text(first)}..{_text(last)}"
@@ -255,7 +258,8 @@ def _knovvu(status: SourceStatus, state: dict, con: duckdb.DuckDBPyConnection, n
     table = "tap_knovvu.daily_recording_manifests"
     retention = None
     if table_exists(con, table):
-        days = [date.fromisoformat(str(d)[:10]) for (d,) in con.execute(f"SELECT DISTINCT date FROM {table} ORDER BY 1").fetchall()]  # noqa: S608
+        query = f"SELECT DISTINCT date FROM {table} ORDER BY 1"  # noqa: S608
+        days = [date.fromisoformat(str(d)[:10]) for (d,) in con.execute(query).fetchall()]
         if days:
             status.covered = f"days {days[0]}..{days[-1]} ({len(days)} days)"
             missing = [days[0] + timedelta(n) for n in range((days[-1] - days[0]).days + 1)]
@@ -269,7 +273,7 @@ def _knovvu(status: SourceStatus, state: dict, con: duckdb.DuckDBPyConnection, n
     watermark = bookmark.get("replication_key_value")
     if not watermark and not incomplete:
         return
-    oldest = date.fromisoformat(incomplete[0][0]) if incomplete else date.fromisoformat(watermark) + timedelta(1)
+    oldest = date.fromisoformat(incomplete[0][0]) if incomplete else date.fromisoformat(str(watermark)) + timedelta(1)
     keep = retention or 1  # unknown retention: the shortest a tenant can have
     deadline = datetime.combine(oldest + timedelta(days=keep + 1), datetime.min.time(), timezone.utc)
     status.deadline = _iso(deadline)
@@ -325,22 +329,20 @@ def main(argv: list[str] | None = None) -> int:
     now = _utc(datetime.fromisoformat(args.now.replace("Z", "+00:00"))) if args.now else datetime.now(timezone.utc)
     project = args.project.resolve()
     warehouse = args.warehouse or project / "output" / f"{args.environment}.duckdb"
-    try:
-        import duckdb  # noqa: F401, PLC0415
-        import meltano.core  # noqa: F401, PLC0415
-    except ImportError as exc:
-        print(f"conversation-archive status needs Meltano and DuckDB in this Python ({exc.name} is missing): "  # noqa: T201
+    missing = [name for name in ("duckdb", "meltano") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"conversation-archive status needs Meltano and DuckDB in this Python ({', '.join(missing)} missing): "  # noqa: T201
               "run it from the project's virtualenv (.venv/bin/conversation-archive, set up by scripts/setup.sh)",
               file=sys.stderr)
         return 2
     try:
-        meltano = MeltanoReader(project, args.environment)
+        reader = MeltanoReader(project, args.environment)
         con = open_warehouse(warehouse)
     except StatusError as exc:
         print(f"conversation-archive status: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     with con:
-        statuses = [check_source(s, meltano, con, environment=args.environment, loader=args.loader, now=now,
+        statuses = [check_source(s, reader, con, environment=args.environment, loader=args.loader, now=now,
                                  max_age=timedelta(hours=args.max_age_hours),
                                  margin=timedelta(hours=args.margin_hours))
                     for s in SOURCES if not args.source or s.name in args.source]
@@ -367,7 +369,7 @@ def _iso(value: datetime) -> str:
     return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _text(value: t.Any) -> str:  # noqa: ANN401
+def _text(value: t.Any) -> str:
     return _iso(value) if isinstance(value, datetime) else str(value)
 
 

@@ -103,7 +103,7 @@ def test_status_json_and_behind_sources_exit_non_zero(archived) -> None:
 
 def test_status_names_the_lock_when_a_load_holds_the_warehouse(archived) -> None:
     env, tmp, _, _ = archived
-    holder = subprocess.Popen(  # noqa: S603
+    holder = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
          "sys.stdin.read()", str(tmp / "warehouse.duckdb")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

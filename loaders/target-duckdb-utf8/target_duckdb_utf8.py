@@ -21,7 +21,7 @@ import target_duckdb
 from target_duckdb import db_sync
 
 
-def dumps_utf8(value: t.Any, **kwargs: t.Any) -> str:  # noqa: ANN401
+def dumps_utf8(value: t.Any, **kwargs: t.Any) -> str:
     """``json.dumps`` with ``ensure_ascii=False``; escaped when the text is not valid UTF-8."""
     text = json.dumps(value, **{"ensure_ascii": False, **kwargs})
     try:
