@@ -143,3 +143,35 @@ def test_sandbox_port_clash_names_the_port_and_how_to_stop_the_other(capsys) -> 
     assert f"127.0.0.1:{port}: the port is already in use" in err
     assert f"ss -ltnp 'sport = :{port}'" in err
     assert "kill <pid>" in err
+
+
+def test_download_progress_logs_at_most_every_interval_with_bytes_total_and_rate(caplog) -> None:
+    import logging
+
+    from taps.common.progress import DownloadProgress
+
+    now = [0.0]
+    logger = logging.getLogger("tap-test.progress")
+    caplog.set_level("INFO", logger="tap-test.progress")
+    report = DownloadProgress("Knovvu 2026-11-28 hour 14 archive", logger, clock=lambda: now[0])
+    total = 120_000_000
+    for second in range(1, 31):  # 4 MB/s for 30 s, a chunk every second
+        now[0] = float(second)
+        report(min(4_000_000 * second, total), total)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "Downloading Knovvu 2026-11-28 hour 14 archive: 40.0 MB of 120.0 MB (33%), 4.0 MB/s",
+        "Downloading Knovvu 2026-11-28 hour 14 archive: 80.0 MB of 120.0 MB (66%), 4.0 MB/s",
+        "Downloading Knovvu 2026-11-28 hour 14 archive: 120.0 MB of 120.0 MB (100%), 4.0 MB/s",
+    ]
+    caplog.clear()
+    quick = DownloadProgress("Zoom file f1", logger, clock=lambda: now[0])
+    now[0] += 2
+    quick(10, None)
+    quick(5_000, 5_000)
+    assert caplog.records == []  # a download shorter than the interval says nothing
+    slow = DownloadProgress("Salesloft artifact a1", logger, clock=lambda: now[0])
+    now[0] += 12
+    slow(3_000_000, None)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Downloading Salesloft artifact a1: 3.0 MB (size not announced), 250.0 kB/s"]
