@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from orchestration.meltano import DEFAULT_PROJECT_ROOT, MeltanoProject, MeltanoRunError
 from orchestration.sources import Layout, Source
@@ -44,7 +45,7 @@ class MeltanoResource(dg.ConfigurableResource):
     loader: str = "target-duckdb"
     state_backend_uri: str = ""
     warehouse_dir: str = ""
-    extra_env: dict[str, str] = {}
+    extra_env: dict[str, str] = {}  # noqa: RUF012 (pydantic copies field defaults)
     timeout_seconds: float = 6 * 3600
 
     @classmethod
@@ -87,12 +88,13 @@ def warehouse_counts(path: Path | None) -> dict[str, int]:
     """``schema.table`` -> rows in a partition's DuckDB file (empty when there is none)."""
     if path is None or not path.exists():
         return {}
-    import duckdb
-
     with duckdb.connect(str(path), read_only=True) as con:
         tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2").fetchall()
-        return {f"{s}.{n}": con.execute(f'SELECT count(*) FROM "{s}"."{n}"').fetchone()[0]  # noqa: S608
-                for s, n in tables}
+        counts = {}
+        for schema, table in tables:
+            row = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()  # noqa: S608
+            counts[f"{schema}.{table}"] = int(row[0]) if row else 0
+        return counts
 
 
 def build_asset(source: Source, retry_policy: dg.RetryPolicy) -> dg.AssetsDefinition:
@@ -191,8 +193,8 @@ def freshness_keys(source: Source, now: datetime) -> list[str | None]:
     if source.partitions is None:
         return [None]
     if source.name == "kore":
-        last = source.partitions.get_last_partition_key(current_time=now)
-        return [last] if last else []
+        keys = source.partitions.get_partition_keys(current_time=now)
+        return [keys[-1]] if keys else []
     return list(source.partitions.get_partition_keys(current_time=now))
 
 

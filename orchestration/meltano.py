@@ -158,7 +158,7 @@ class MeltanoProject:
             cmd = [meltano_executable(), "run", "--state-id-suffix", suffix, tap, self.loader]
             started = time.monotonic()
             try:
-                proc = subprocess.run(cmd, cwd=self.root, env=env, capture_output=True, text=True,
+                proc = subprocess.run(cmd, cwd=self.root, env=env, capture_output=True, text=True,  # noqa: S603
                                       timeout=self.timeout_seconds, check=False)
             except subprocess.TimeoutExpired as exc:
                 msg = f"meltano run for state id {sid} did not finish within {self.timeout_seconds:.0f} s"
@@ -178,8 +178,8 @@ class MeltanoProject:
         """
         with tempfile.TemporaryDirectory(prefix="meltano-state-") as scratch:
             env = self._base_env(self._private_sys_dir(Path(scratch)))
-            proc = subprocess.run([meltano_executable(), "state", "get", sid], cwd=self.root, env=env,
-                                  capture_output=True, text=True, timeout=600, check=False)
+            proc = subprocess.run([meltano_executable(), "state", "get", sid],  # noqa: S603
+                                  cwd=self.root, env=env, capture_output=True, text=True, timeout=600, check=False)
         if proc.returncode != 0:
             if "does not exist" in proc.stderr or "No state" in proc.stderr:
                 return {}

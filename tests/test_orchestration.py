@@ -8,6 +8,7 @@ file: parallel loads into one file would fail on its lock.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -101,7 +102,7 @@ def test_every_partition_has_its_own_state_id() -> None:
         if source.name == "kore":
             first = date.fromisoformat(keys[0])
             assert first == date(2025, 10, 1)
-            assert all((date.fromisoformat(b) - date.fromisoformat(a)).days == 7 for a, b in zip(keys, keys[1:]))
+            assert all((date.fromisoformat(b) - date.fromisoformat(a)).days == 7 for a, b in itertools.pairwise(keys))
             assert source.tap_env(keys[0])["TAP_KORE_AGENTAI_END_DATE"] == "2025-10-07T23:59:59Z"
         if source.name == "foundry":
             assert keys == list(lay.foundry_agent_rids)
@@ -114,7 +115,7 @@ def test_every_partition_has_its_own_state_id() -> None:
 def test_knovvu_freshness_fails_a_day_before_its_audio_is_deleted() -> None:
     lay = layout(knovvu_retention_days=3, knovvu_first_day=date(2026, 1, 1))
     today = date(2026, 1, 10)  # retained: 01-07, 01-08, 01-09
-    assert knovvu_verdict(lay, today, lambda d: True)[0]
+    assert knovvu_verdict(lay, today, lambda _: True)[0]
     passed, text, meta = knovvu_verdict(lay, today, lambda d: d != "2026-01-09")
     assert passed
     assert meta["pending_days"] == ["2026-01-09"]
@@ -132,16 +133,16 @@ def test_knovvu_schedule_asks_for_every_retained_day_not_yet_complete() -> None:
     now = datetime(2026, 1, 10, 0, 15, tzinfo=timezone.utc)
     assert schedule_keys(knovvu, lay, now, lambda d: d == "2026-01-08") == ["2026-01-07", "2026-01-09"]
     kore = next(s for s in lay.sources() if s.name == "kore")
-    keys = schedule_keys(kore, lay, now, lambda d: False)
+    keys = schedule_keys(kore, lay, now, lambda _: False)
     assert keys and all(k is not None for k in keys)
     zoom = next(s for s in lay.sources() if s.name == "zoom")
-    assert schedule_keys(zoom, lay, now, lambda d: False) == shard_keys(lay.zoom_user_shards)
+    assert schedule_keys(zoom, lay, now, lambda _: False) == shard_keys(lay.zoom_user_shards)
 
 
 def test_four_zoom_shards_in_parallel_load_what_one_serial_run_loads(tmp_path: Path) -> None:
     ensure_installed("extractor", "tap-zoom-aic")
     ensure_installed("loader", "target-duckdb")
-    app = ZoomAICSandbox()
+    app = ZoomAICSandbox(user_count=12)
     lay = layout(zoom_user_shards=4)
     with SandboxServer(app) as server:
         env = {"TAP_ZOOM_AIC_API_URL": f"{server.url}/v2", "TAP_ZOOM_AIC_TOKEN_URL": f"{server.url}/oauth/token",
@@ -200,6 +201,28 @@ def foundry_setup(tmp_path: Path, server: SandboxServer) -> tuple[MeltanoResourc
     return res, asset_of(build_definitions(lay, res, FAST_RETRY), "tap_foundry_aip")
 
 
+def freshness(instance: dg.DagsterInstance, lay: Layout) -> dict[str, tuple[bool, list]]:
+    """Run the ``freshness_checks`` job in-process: asset -> (passed, stale or pending partitions)."""
+    job = build_definitions(lay, MeltanoResource(), FAST_RETRY).resolve_job_def("freshness_checks")
+    result = job.execute_in_process(instance=instance)
+    out = {}
+    for evaluation in result.get_asset_check_evaluations():
+        listed = evaluation.metadata.get("stale_partitions") or evaluation.metadata.get("pending_days")
+        out[evaluation.asset_key.path[-1]] = (evaluation.passed, listed.value if listed else None)
+    return out
+
+
+def test_freshness_checks_fail_for_every_source_never_run() -> None:
+    lay = layout(foundry_agent_rids=(FOUNDRY_A, FOUNDRY_B), zoom_user_shards=2)
+    checks = freshness(dg.DagsterInstance.ephemeral(), lay)
+    assert checks["tap_zoom_aic"] == (False, shard_keys(2))
+    assert checks["tap_foundry_aip"] == (False, [FOUNDRY_A, FOUNDRY_B])
+    assert checks["tap_salesloft"] == (False, ["(all)"])
+    assert not checks["tap_kore_agentai"][0]
+    assert len(checks["tap_kore_agentai"][1]) == 1  # the current window only
+    assert not checks["tap_knovvu"][0]  # the oldest retained day leaves retention within a day
+
+
 def fail_agent(app: FoundryAIPSandbox, agent: str, times: int) -> None:
     body = {"errorCode": "INVALID_ARGUMENT", "errorName": "InjectedFault", "errorInstanceId": "x", "parameters": {}}
     app.faults.add("status", rf"/agents/{agent}/sessions$", status=400, body=body, times=times)
@@ -221,6 +244,7 @@ def test_a_failing_partition_is_retried_alone(tmp_path: Path) -> None:
             for k, r in results.items()} == {FOUNDRY_A: 1, FOUNDRY_B: 0}
     assert first_pages(app, FOUNDRY_A) == 2
     assert first_pages(app, FOUNDRY_B) == 1
+    assert freshness(instance, layout(foundry_agent_rids=(FOUNDRY_A, FOUNDRY_B)))["tap_foundry_aip"] == (True, [])
     db = Path(results[FOUNDRY_A].get_asset_materialization_events()[0].materialization.metadata["warehouse"].value)
     loaded = {r[0] for r in table_rows(db, "tap_foundry_aip", "sessions", ["rid"])}
     assert loaded == set(app.sessions[FOUNDRY_A])

@@ -138,7 +138,7 @@ class TapZoomAIC(VendorTap):
             errors.append("user_shard needs user_shards (the number of shards)")
         elif shards and shard is None:
             errors.append("user_shards needs user_shard (which shard this run reads, 0 to user_shards - 1)")
-        elif shards and not 0 <= int(shard) < int(shards):
+        elif shards and shard is not None and not 0 <= int(shard) < int(shards):
             errors.append(f"user_shard must be between 0 and user_shards - 1 ({int(shards) - 1})")
         if self.config.get("user_statuses") == [] and not self.config.get("user_ids"):
             errors.append("user_statuses must name at least one status (active, inactive, pending)")
