@@ -90,14 +90,18 @@ class DayPlan:
     beyond_retention: tuple[str, str] | None
 
 
-def plan_days(progress: Progress, start_date: date | None, today: date) -> DayPlan:
+def plan_days(progress: Progress, start_date: date | None, today: date, end_date: date | None = None) -> DayPlan:
     """Days to fetch this run: unfinished days, then every day after the bookmark
     up to yesterday (UTC; today and later are never asked for: the API answers 400).
 
     Without a bookmark the run starts at ``start_date``, or 7 days ago. Days
     older than 7 days (the longest retention Knovvu offers) are not asked for.
+    ``end_date`` (inclusive) stops earlier: one UTC day per run for an
+    orchestrator's day partition (``start_date`` = ``end_date`` = that day).
     """
     yesterday = today - timedelta(days=1)
+    if end_date is not None:
+        yesterday = min(yesterday, end_date)
     horizon = today - timedelta(days=MAX_RETENTION_DAYS)
     if progress.watermark:
         first = date.fromisoformat(progress.watermark) + timedelta(days=1)

@@ -146,8 +146,10 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
         """Manifests for each day to fetch, oldest first; children download the hours."""
         start = self.config.get("start_date")
         start_day = parse_timestamp(start).date() if start else None
+        end = self.config.get("end_date")
+        end_day = parse_timestamp(end).date() if end else None
         today = utc_now().date()
-        plan = plan_days(self.progress, start_day, today)
+        plan = plan_days(self.progress, start_day, today, end_day)
         if plan.beyond_retention:
             first, last = plan.beyond_retention
             self.logger.warning(

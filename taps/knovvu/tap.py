@@ -22,6 +22,7 @@ from taps.common.tap import (
     start_date_setting,
     token_url_setting,
 )
+from taps.common.timestamps import parse_timestamp
 from taps.knovvu.client import TOKEN_HINT
 from taps.knovvu.streams import (
     DailyRecordingManifestsStream,
@@ -46,6 +47,9 @@ class TapKnovvu(VendorTap):
                        required=True),
         secret_setting("client_secret", "OAuth client secret of that application.", required=True),
         start_date_setting(),
+        th.Property("end_date", th.DateTimeType(nullable=True), title="End date",
+                    description="Last UTC day to fetch (ISO 8601; its day is used), default yesterday; "
+                                "with start_date, one day per run for a day partition."),
         th.Property("storage_url", th.StringType(nullable=False), required=True,
                     description="Folder or fsspec URL (s3://...) where audio files are stored."),
         th.Property("keep_archives", th.BooleanType, default=False,
@@ -75,6 +79,9 @@ class TapKnovvu(VendorTap):
                 errors.append(f"{name} must be an http(s) URL")
         if not str(self.config.get("storage_url") or "").strip():
             errors.append("storage_url must name a folder or fsspec URL")
+        start, end = self.config.get("start_date"), self.config.get("end_date")
+        if start and end and parse_timestamp(str(end)).date() < parse_timestamp(str(start)).date():
+            errors.append("end_date must not be before start_date")
         return errors
 
     def build_authenticator(self) -> ClientCredentialsAuthenticator:

@@ -66,7 +66,8 @@ class ConversationsStream(KoreAgentAIStream):
         """First and last UTC day to request.
 
         First: ``start_date``'s day on the first run; afterwards the bookmark's
-        day minus ``lookback_days``, never before ``start_date``.
+        day minus ``lookback_days``, never before ``start_date``. Last: today,
+        or ``end_date``'s day when set (an orchestrator's 7-day partition).
         """
         start_date = parse_timestamp(str(self.config["start_date"])).date()
         starting = self.get_starting_timestamp(context)
@@ -74,7 +75,10 @@ class ConversationsStream(KoreAgentAIStream):
         if starting is not None:
             lookback = int(self.config.get("lookback_days", 2))
             first = max(start_date, starting.astimezone(timezone.utc).date() - timedelta(days=lookback))
-        return first, self.today()
+        last = self.today()
+        if self.config.get("end_date"):
+            last = min(last, parse_timestamp(str(self.config["end_date"])).date())
+        return first, last
 
     def prepare_request_payload(self, context: Context | None, next_page_token: int | None) -> dict:
         """The documented body: ``from``/``to`` (the window), ``page``, ``limit`` 20, ``includeHistory``."""

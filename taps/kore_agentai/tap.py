@@ -45,6 +45,9 @@ class TapKoreAgentAI(VendorTap):
         th.Property("start_date", th.DateTimeType(nullable=False), required=True, title="Start date",
                     description="Where the first run starts (ISO 8601, UTC if no offset); the API is read in "
                                 "date windows from this day."),
+        th.Property("end_date", th.DateTimeType(nullable=True), title="End date",
+                    description="Last UTC day to read (ISO 8601; its day is used), default today; with "
+                                "start_date, one window per run for a 7-day partition."),
         lookback_setting(2),
         th.Property("include_history", th.BooleanType(nullable=False), default=True, title="Include history",
                     description="Ask for each conversation's messages (includeHistory) and emit conversation_messages."),
@@ -68,6 +71,13 @@ class TapKoreAgentAI(VendorTap):
                 parse_timestamp(str(start))
             except ValueError:
                 errors.append("start_date must be an ISO 8601 date-time, e.g. 2025-10-01T00:00:00Z")
+        end = self.config.get("end_date")
+        if start and end:
+            try:
+                if parse_timestamp(str(end)).date() < parse_timestamp(str(start)).date():
+                    errors.append("end_date must not be before start_date")
+            except ValueError:
+                errors.append("end_date must be an ISO 8601 date-time, e.g. 2025-10-07T23:59:59Z")
         return errors
 
     def build_authenticator(self) -> HS256JWTAuthenticator:

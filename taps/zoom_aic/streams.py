@@ -3,7 +3,9 @@
 * ``users``: ``GET /users`` per status in ``user_statuses`` (``page_size``,
   ``next_page_token``), or ``GET /users/{id-or-email}`` per entry of
   ``user_ids``. Each listing chain is read to its end before any archive is
-  fetched, because ``next_page_token`` expires after 15 minutes.
+  fetched, because ``next_page_token`` expires after 15 minutes. With
+  ``user_shards``, only the users of shard ``user_shard`` are kept (see
+  ``user_in_shard``), so parallel runs split one account's users between them.
 * ``conversation_archives``: ``GET /aic/users/{userId}/conversation_archive``
   with ``from``/``to`` windows (``client.archive_windows``), incremental per
   user on ``end_time``. A window whose files do not download intact stops that
@@ -16,6 +18,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import typing as t
 from datetime import datetime, timedelta, timezone
@@ -62,6 +65,17 @@ def compact_time(value: datetime) -> str:
 def utc_now_iso() -> str:
     """The current UTC time, ISO 8601 with ``Z``."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def user_in_shard(user_id: str, shard: int, shards: int) -> bool:
+    """Whether Zoom user ``user_id`` belongs to shard ``shard`` of ``shards`` (0-based).
+
+    The shard is ``sha256(user_id) mod shards`` (first 8 bytes, big-endian): stable
+    across processes, machines and Python versions (unlike ``hash()``), so every run
+    of one shard reads the same users and the shards together read every user once.
+    """
+    digest = hashlib.sha256(user_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % shards == shard
 
 
 class UsersStream(ZoomStream):
@@ -133,9 +147,12 @@ class UsersStream(ZoomStream):
         yield from self.zoom_tap.fan_out.ahead(self._new_users(users), self._archive_work)
 
     def _new_users(self, users: list[dict]) -> t.Iterator[dict]:
+        shard, shards = self.config.get("user_shard"), self.config.get("user_shards")
         for user in users:
             if user.get("id") and user["id"] not in self._seen:
                 self._seen.add(user["id"])
+                if shards and not user_in_shard(str(user["id"]), int(shard or 0), int(shards)):
+                    continue
                 yield user
 
     def _archive_work(self, user: dict) -> list:

@@ -80,6 +80,17 @@ class TapZoomAIC(VendorTap):
             description="Only these users (Zoom user IDs or emails), looked up one by one instead of listing everyone.",
         ),
         th.Property(
+            "user_shards",
+            th.IntegerType(minimum=1),
+            description="Split the users into this many shards (sha256 of the user id modulo user_shards); "
+                        "this run reads only shard user_shard. For parallel runs, one per shard.",
+        ),
+        th.Property(
+            "user_shard",
+            th.IntegerType(minimum=0),
+            description="Which shard (0 to user_shards - 1) this run reads; needs user_shards.",
+        ),
+        th.Property(
             "page_size",
             th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
             default=MAX_PAGE_SIZE,
@@ -122,6 +133,13 @@ class TapZoomAIC(VendorTap):
             parse_timestamp(self.config["end_date"]) < parse_timestamp(self.config["start_date"])
         ):
             errors.append("end_date must not be before start_date")
+        shard, shards = self.config.get("user_shard"), self.config.get("user_shards")
+        if shard is not None and not shards:
+            errors.append("user_shard needs user_shards (the number of shards)")
+        elif shards and shard is None:
+            errors.append("user_shards needs user_shard (which shard this run reads, 0 to user_shards - 1)")
+        elif shards and shard is not None and not 0 <= int(shard) < int(shards):
+            errors.append(f"user_shard must be between 0 and user_shards - 1 ({int(shards) - 1})")
         if self.config.get("user_statuses") == [] and not self.config.get("user_ids"):
             errors.append("user_statuses must name at least one status (active, inactive, pending)")
         return errors
