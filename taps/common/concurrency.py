@@ -158,7 +158,9 @@ class RequestGate:
 
     ``hold(seconds)`` (after a 429's ``Retry-After``) moves the time before
     which no request may start; ``wait()`` (before every request) sleeps until
-    then. Monotonic clock, seconds.
+    then. Monotonic clock, seconds. ``close(error)`` (a quota spent for the
+    day) makes every later ``wait()`` raise ``error``, so the requests other
+    workers had queued are never sent.
     """
 
     def __init__(self, sleep: t.Callable[[float], None] = time.sleep) -> None:
@@ -168,6 +170,13 @@ class RequestGate:
         self._not_before = 0.0
         self._lock = threading.Lock()
         self._sleep = sleep
+        self._closed: BaseException | None = None
+
+    def close(self, error: BaseException) -> None:
+        """No request starts any more: every later ``wait()`` raises ``error``."""
+        with self._lock:
+            if self._closed is None:
+                self._closed = error
 
     def hold(self, seconds: float) -> None:
         """No request starts in the next ``seconds`` seconds."""
@@ -177,9 +186,15 @@ class RequestGate:
             self._not_before = max(self._not_before, time.monotonic() + seconds)
 
     def wait(self) -> None:
-        """Sleep until the gate is open."""
+        """Sleep until the gate is open.
+
+        Raises:
+            BaseException: the error the gate was closed with, if it was.
+        """
         while True:
             with self._lock:
+                if self._closed is not None:
+                    raise self._closed
                 remaining = self._not_before - time.monotonic()
             if remaining <= 0:
                 return

@@ -162,7 +162,9 @@ class ZoomStream(VendorRESTStream):
         if is_daily_limit(response):
             resume_at = response.headers.get("Retry-After")
             msg = self.response_error_message(response)
-            raise DailyLimitReached(f"{msg}. Daily quota spent; resume after {resume_at or '00:00 UTC'}")
+            error = DailyLimitReached(f"{msg}. Daily quota spent; resume after {resume_at or '00:00 UTC'}")
+            self.request_gate.close(error)  # requests other workers queued are not sent
+            raise error
         code = zoom_error_code(response) if status >= HTTPStatus.BAD_REQUEST else None
         if status == HTTPStatus.NOT_FOUND and code in (ARCHIVE_USER_GONE_CODE, USER_NOT_FOUND_CODE):
             raise UserNotFound(self.response_error_message(response))

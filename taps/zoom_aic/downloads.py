@@ -82,7 +82,9 @@ def zoom_classifier(stream: ZoomStream, where: str, *, html_allowed: bool) -> Cl
         if is_daily_limit(response):
             resume_at = response.headers.get("Retry-After")
             msg = f"Zoom answered 429 for download {where}. Daily quota spent; resume after {resume_at or '00:00 UTC'}"
-            raise DailyLimitReached(msg)
+            error = DailyLimitReached(msg)
+            stream.request_gate.close(error)  # downloads and requests other workers queued are not sent
+            raise error
         remint = status == HTTPStatus.UNAUTHORIZED or zoom_error_code(response) == TOKEN_INVALID_CODE
         if not remint and (status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR):
             return Verdict("retry", wait=stream.rate_limit_wait(response), message=f"HTTP {status}")
@@ -168,5 +170,6 @@ class Downloader:
         html_allowed: bool = False,
     ) -> StoredFile:
         classify = zoom_classifier(self.stream, urlsplit(url).path, html_allowed=html_allowed)
+        self.stream.request_gate.wait()  # one Retry-After pause, and no download once the daily quota is spent
         return self.download.to_store(url, self.store, key, expected_size, wrap=wrap,
                                       check=None if html_allowed else _refuse_html, classify=classify)
