@@ -173,7 +173,7 @@ def read_archive(warehouse: Path, schema: str = "archive") -> Archive:
 
         def rows(sql: str) -> list[dict[str, t.Any]]:
             cur = con.execute(sql)
-            names = [d[0] for d in cur.description]
+            names = [d[0] for d in cur.description or []]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
         archive = Archive(rows(f'SELECT * FROM "{schema}".conversations ORDER BY conversation_key'))  # noqa: S608
