@@ -33,7 +33,7 @@ def test_one_schema_per_stream_before_its_records(sandbox) -> None:
     messages = [json.loads(line) for line in result.run.stdout.splitlines()]
     schemas = Counter(m["stream"] for m in messages if m["type"] == "SCHEMA")
     assert schemas == {"conversations": 1, "conversation_extensive": 1, "transcriptions": 1,
-                       "transcription_sentences": 1}
+                       "transcription_sentences": 1, "transcription_artifacts": 1}
     seen_schema: set[str] = set()
     for message in messages:
         if message["type"] == "SCHEMA":

@@ -93,8 +93,11 @@ def test_status_json_and_behind_sources_exit_non_zero(archived) -> None:
     assert by_source["knovvu"]["behind"] is False
     assert by_source["knovvu"]["state_id"] == "dev:tap-knovvu-to-target-duckdb"
     assert by_source["knovvu"]["rows"] == len(knovvu.retained_days())
-    # four days later nobody has run the taps: Knovvu's oldest unarchived day is about to go
-    later = (datetime.now(timezone.utc) + timedelta(days=knovvu.retention_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # days later nobody has run the taps: an hour before the oldest unarchived day leaves retention
+    # (taken from the report, so the moment is inside the 12 h margin whatever the time of day)
+    deadline = datetime.fromisoformat(by_source["knovvu"]["deadline"].replace("Z", "+00:00"))
+    assert deadline > datetime.now(timezone.utc) + timedelta(days=knovvu.retention_days - 1)
+    later = (deadline - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     proc = status(env, "--source", "knovvu", "--now", later, *warehouse)
     assert proc.returncode == 1
     assert "knovvu        BEHIND: last successful run is older than 26 h" in proc.stdout
