@@ -141,6 +141,9 @@ class SalesloftSandbox(SandboxApp):
         api_keys: key -> scopes; the default key has every read scope.
         clients: OAuth client id -> secret.
         budget: rate points per minute (600 by default; shared by the "team").
+        other_points_per_minute: points the team's other integrations spend at the
+            start of every minute (they share the budget; 0 by default).
+        points_by_minute: minute number (clock // 60) -> points this tap spent in it.
         clock: seconds since the epoch; tests may replace it.
     """
 
@@ -176,10 +179,12 @@ class SalesloftSandbox(SandboxApp):
         self.clients = {self.client_id: self.client_secret}
         self.tokens: dict[str, float] = {}  # token -> expiry (clock seconds)
         self.budget = budget
+        self.other_points_per_minute = 0
         self.clock = clock
         self._window = -1
         self._spent = 0
         self.points_spent = 0
+        self.points_by_minute: dict[int, int] = {}
         self.rate_limited = 0  # 429s answered because the minute's budget was spent
         self.conversations: dict[str, dict] = {}
         self.transcriptions: dict[str, dict] = {}
@@ -365,11 +370,12 @@ class SalesloftSandbox(SandboxApp):
         with self.lock:
             window = int(self.clock() // 60)
             if window != self._window:
-                self._window, self._spent = window, 0
+                self._window, self._spent = window, min(self.other_points_per_minute, self.budget)
             if self._spent + cost > self.budget:
                 return False, self.budget - self._spent
             self._spent += cost
             self.points_spent += cost
+            self.points_by_minute[window] = self.points_by_minute.get(window, 0) + cost
             return True, self.budget - self._spent
 
     def _respond(self, payload: t.Any, cost: int, status: int = 200) -> SandboxResponse:

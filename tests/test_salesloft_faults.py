@@ -224,3 +224,31 @@ def test_bad_config_names_the_setting(config: dict, needle: str) -> None:
     result = run_tap_cli("taps.salesloft", {"api_url": "http://127.0.0.1:9", **config})
     assert result.returncode != 0
     assert needle in result.stderr
+
+
+@pytest.mark.parametrize("max_concurrency", [1, 8])
+def test_small_team_budget_is_used_not_waited_out(clock: FakeClock, max_concurrency: int) -> None:
+    """Defect 4: a 40-point minute, 8 of them spent by another integration, and the default reserve (60 of 600).
+
+    The reserve scales to the observed budget (32 points available: 4 kept), so
+    every full minute the tap spends at least 80% of the 32 points (it used to
+    send one request a minute), never gets a 429, and emits every record.
+    """
+    clock.now += 5
+    app = SalesloftSandbox(conversations=40, budget=40, clock=clock)
+    app.other_points_per_minute = 8
+    with SandboxServer(app) as server:
+        config = config_for(app, server, rate_limit_reserve=60, max_concurrency=max_concurrency)
+        run = run_tap(TapSalesloft, config, catalog=catalog_for(TapSalesloft, config))
+    assert app.rate_limited == 0
+    assert_complete(app, run)
+    assert {r["id"] for r in run.records["conversation_extensive"]} == set(app.extensive)
+    minutes = sorted(app.points_by_minute)
+    assert len(minutes) >= 3
+    available = app.budget - app.other_points_per_minute
+    if max_concurrency == 1:
+        # every minute but the last (the run ends in it) uses >= 80% of what the team had left
+        assert all(app.points_by_minute[m] >= 0.8 * available for m in minutes[:-1]), app.points_by_minute
+        assert minutes == list(range(minutes[0], minutes[-1] + 1))  # no idle minute
+    else:
+        assert sum(app.points_by_minute.values()) >= 0.8 * available * (len(minutes) - 1)

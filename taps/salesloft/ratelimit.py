@@ -4,14 +4,22 @@ Salesloft ("Rate Limits", developers.salesloft.com) charges each call
 ``x-ratelimit-endpoint-cost`` points and reports ``x-ratelimit-remaining-minute``;
 the budget is per team and shared with every other integration, and a call
 over it gets 429 (no ``Retry-After`` documented). We stop before the budget
-runs out, keeping ``reserve`` points for the team's other integrations, and
-wait for the next minute (by the server's ``Date`` header) when it is low or
-after a 429.
+runs out, keeping a reserve for the team's other integrations, and wait for
+the next minute (by the server's ``Date`` header) when it is low or after a 429.
+
+The reserve is configured in points of the documented 600-point budget and
+scales with the budget actually observed: a team whose minute holds 40 points
+(a smaller plan, or other integrations spending first) keeps
+``reserve * 40 / 600`` points, not 60 it can never have (which made the tap
+send one request a minute forever). The observed budget is the most points
+Salesloft has reported available at once: ``x-ratelimit-remaining-minute``
+plus the answering call's ``x-ratelimit-endpoint-cost``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import typing as t
@@ -21,6 +29,9 @@ from email.utils import parsedate_to_datetime
 import requests
 
 logger = logging.getLogger(__name__)
+
+#: the documented per-team budget (points a minute) that ``reserve`` is expressed in.
+DOCUMENTED_BUDGET = 600
 
 
 def _sleep(seconds: float) -> None:
@@ -34,6 +45,8 @@ class RateBudget:
     Attributes:
         remaining: points left this minute (``None`` until the first answer).
         last_cost: points the last call cost.
+        observed_budget: the most points reported available at once (remaining
+            + the call's cost), ``None`` until the first answer with rate headers.
         server_time: the server's clock from the last ``Date`` header (UTC).
         waits: seconds slept for pacing or 429s, for logs and tests.
         sleep: the sleep function.
@@ -41,10 +54,12 @@ class RateBudget:
 
     def __init__(self, reserve: int = 60, sleep: t.Callable[[float], None] | None = None) -> None:
         """Args:
-        reserve: points left untouched for the team's other integrations.
+        reserve: points of a 600-point budget left untouched for the team's
+            other integrations; scaled to the observed budget (see ``effective_reserve``).
         sleep: called with seconds to wait (default: this module's ``_sleep``).
         """
         self.reserve = reserve
+        self.observed_budget: int | None = None
         self.sleep = sleep or (lambda seconds: _sleep(seconds))  # noqa: PLW0108 - looked up late, so tests can patch _sleep
         self.remaining: int | None = None
         self.last_cost = 1
@@ -74,7 +89,21 @@ class RateBudget:
                 self.remaining = min(reported, self.remaining) if keep_lower else reported  # type: ignore[type-var]
             if headers.get("x-ratelimit-endpoint-cost", "").isdigit():
                 self.last_cost = int(headers["x-ratelimit-endpoint-cost"])
+                if headers.get("x-ratelimit-remaining-minute", "").isdigit():
+                    available = int(headers["x-ratelimit-remaining-minute"]) + self.last_cost
+                    self.observed_budget = max(self.observed_budget or 0, available)
             self.server_time = server_time
+
+    @property
+    def effective_reserve(self) -> int:
+        """Points kept back this minute: ``reserve`` scaled from 600 to the observed budget (rounded up).
+
+        Before any answer the configured ``reserve`` stands (it is never
+        consulted then: the first call of a minute always goes out).
+        """
+        if self.observed_budget is None or self.observed_budget >= DOCUMENTED_BUDGET:
+            return self.reserve
+        return min(self.reserve, math.ceil(self.reserve * self.observed_budget / DOCUMENTED_BUDGET))
 
     def seconds_to_next_minute(self) -> float:
         """Seconds from the server's last ``Date`` to one second past the next minute (1–61)."""
@@ -100,8 +129,9 @@ class RateBudget:
             with self._lock:
                 remaining = self.remaining
                 need = max(cost, self.last_cost)
-                if remaining is None or remaining - need >= self.reserve:
+                reserve = self.effective_reserve
+                if remaining is None or remaining - need >= reserve:
                     if remaining is not None:
                         self.remaining = remaining - need
                     return
-            self.wait_for_next_minute(f"{remaining} points left, keeping {self.reserve} in reserve")
+            self.wait_for_next_minute(f"{remaining} points left, keeping {reserve} in reserve")

@@ -53,7 +53,8 @@ class TapSalesloft(VendorTap):
             default=60,
             description=(
                 "Points of the team's 600-a-minute budget left for other integrations: "
-                "the tap waits for the next minute rather than go below this."
+                "the tap waits for the next minute rather than go below this. Scaled to the budget "
+                "Salesloft reports (60 of 600 keeps 4 of a 40-point minute)."
             ),
         ),
         th.Property(
