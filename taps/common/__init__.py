@@ -9,7 +9,7 @@ Modules:
     storage    -- ``FileStore``: byte streams to a folder or fsspec URL with sha256 and size.
     redact     -- keep secrets and presigned-URL signatures out of logs, records and errors.
     schemas    -- load ``schemas/<tap>/<stream>.json``.
-    state      -- write a STATE message mid-stream (the one use of singer-sdk internals for it).
+    sdk_compat -- every use of a private singer-sdk name (STATE mid-stream, the bookmark hook, the tap).
     summary    -- the run summary every tap prints at the end.
     timestamps -- one ISO 8601 parser.
     windows    -- split a date range into spans of at most N days.

@@ -32,11 +32,13 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from taps.common.http import lean_session
 from taps.common.redact import redact
 from taps.common.retry import exponential_wait, parse_retry_after
+from taps.common.sdk_compat import BookmarkHook, has_requests_session, set_requests_session, tap_of
 from taps.common.summary import count_responses, tally_for
 from taps.common.timestamps import parse_timestamp
 
 if t.TYPE_CHECKING:
     from backoff.types import Details
+    from singer_sdk.helpers.types import Context
 
     from taps.common.auth import TapAuthenticator
     from taps.common.tap import VendorTap
@@ -69,7 +71,7 @@ def sent_authorization(response: requests.Response) -> str | None:
     return request.headers.get("Authorization") if request is not None else None
 
 
-class VendorRESTStream(RESTStream):
+class VendorRESTStream(BookmarkHook, RESTStream):
     """Base REST stream: timeouts, retries, Retry-After, redacted vendor errors.
 
     Subclasses set ``vendor`` (used in messages) and may override
@@ -96,7 +98,7 @@ class VendorRESTStream(RESTStream):
     @property
     def authenticator(self) -> TapAuthenticator:
         """The tap's single authenticator (one token per process)."""
-        return t.cast("VendorTap", self._tap).authenticator
+        return t.cast("VendorTap", tap_of(self)).authenticator
 
     @property
     def timeout(self) -> int:
@@ -106,7 +108,7 @@ class VendorRESTStream(RESTStream):
     @property
     def request_gate(self) -> t.Any:
         """The tap's shared ``RequestGate`` (one ``Retry-After`` for every worker)."""
-        return self._tap.request_gate  # type: ignore[attr-defined]
+        return t.cast("VendorTap", tap_of(self)).request_gate
 
     def backoff_max_tries(self) -> int:
         """Attempts per request: the first plus ``max_retries``."""
@@ -157,8 +159,8 @@ class VendorRESTStream(RESTStream):
     def requests_session(self) -> requests.Session:
         """singer-sdk's session with the proxy environment read once (``taps.common.http``),
         every response counted into the run summary."""
-        if not self._requests_session:
-            self._requests_session = lean_session(self.url_base)
+        if not has_requests_session(self):
+            set_requests_session(self, lean_session(self.url_base))
         session = super().requests_session
         count_responses(session, tally_for(self))
         return session
@@ -222,7 +224,7 @@ class VendorRESTStream(RESTStream):
             start -= timedelta(days=int(self.config.get("lookback_days") or 0))
         return start.astimezone(timezone.utc)
 
-    def _increment_stream_state(self, latest_record: dict[str, t.Any], *, context: t.Mapping[str, t.Any] | None = None) -> None:
+    def bookmark_record(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
         """Advance the bookmark, never moving it back.
 
         Records re-read inside the lookback sort below the saved bookmark;
@@ -233,7 +235,7 @@ class VendorRESTStream(RESTStream):
             new = latest_record.get(self.replication_key)
             if current is not None and new is not None and parse_timestamp(new) < parse_timestamp(current):
                 return
-        super()._increment_stream_state(latest_record, context=context)
+        super().bookmark_record(latest_record, context=context)
 
     # --- errors ---------------------------------------------------------------
 

@@ -30,6 +30,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from singer_sdk import typing as th
 
+from taps.common.sdk_compat import tap_of
+
+if t.TYPE_CHECKING:
+    from singer_sdk import Stream
+
+    from taps.common.tap import VendorTap
+
 DEFAULT_MAX_CONCURRENCY = 8
 #: parents read ahead per worker, so the pool stays busy while the main thread emits.
 LOOKAHEAD_PER_WORKER = 2
@@ -220,7 +227,7 @@ class FanOutChild:
 
     def request_records(self, context: t.Any) -> t.Iterable[dict[str, t.Any]]:
         """The records fetched ahead for ``context``, else requested now."""
-        future = self._tap.fan_out.take(context_key(self.name, context))  # type: ignore[attr-defined]
+        future = _fan_out_of(self).take(context_key(self.name, context))  # type: ignore[attr-defined]
         if future is None:
             yield from super().request_records(context)  # type: ignore[misc]
         else:
@@ -245,7 +252,7 @@ class FanOutParent:
 
     def fan_out_ahead(self, records: t.Iterable[dict[str, t.Any]], context: t.Any) -> t.Iterator[dict[str, t.Any]]:
         """``records`` in order, each one's ``FanOutChild`` requests started ahead in the tap's pool."""
-        fan_out: FanOut = self._tap.fan_out  # type: ignore[attr-defined]
+        fan_out = _fan_out_of(self)
         children = [c for c in self.child_streams  # type: ignore[attr-defined]
                     if isinstance(c, FanOutChild) and (c.selected or c.has_selected_descendents)]  # type: ignore[attr-defined]
         if not children or not fan_out.enabled:
@@ -264,3 +271,8 @@ class FanOutParent:
             return jobs
 
         yield from fan_out.ahead(records, prepare)
+
+
+def _fan_out_of(stream: object) -> FanOut:
+    """The ``FanOut`` pool of the tap that owns ``stream`` (a ``VendorTap``)."""
+    return t.cast("VendorTap", tap_of(t.cast("Stream", stream))).fan_out

@@ -29,7 +29,7 @@ from singer_sdk import Stream, StreamSchema
 from taps.common.client import VendorAPIError
 from taps.common.redact import strip_query
 from taps.common.schemas import schema_directory
-from taps.common.state import write_state_now
+from taps.common.sdk_compat import write_state_now
 from taps.common.storage import FileStore
 from taps.common.summary import count_responses, report_gap, tally_for
 from taps.common.timestamps import parse_timestamp

@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from singer_sdk import Stream, StreamSchema
 
 from taps.common.schemas import schema_directory
-from taps.common.state import write_state_now
+from taps.common.sdk_compat import write_state_now
 from taps.common.timestamps import parse_timestamp
 from taps.common.windows import date_windows
 from taps.kore_agentai.client import PAGE_SIZE, KoreAgentAIStream
@@ -129,7 +129,7 @@ class ConversationsStream(KoreAgentAIStream):
         if self._window_max is None or moment > self._window_max[0]:
             self._window_max = (moment, value)
 
-    def _increment_stream_state(self, latest_record: Record, *, context: Context | None = None) -> None:
+    def bookmark_record(self, latest_record: Record, *, context: Context | None = None) -> None:
         """Do not move the bookmark per record: results are not sorted by
         ``startTime``, so the bookmark moves only in ``_checkpoint``, once a
         window is fully emitted."""

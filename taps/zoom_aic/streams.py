@@ -331,7 +331,7 @@ class ConversationArchivesStream(ZoomStream):
     def _advance(self, context: Context | None, to: datetime) -> None:
         """Bookmark an empty window: nothing to emit, but nothing left to ask for either."""
         if self.selected:
-            self._increment_stream_state({self.replication_key: format_archive_time(to)}, context=context)
+            self.bookmark_record({self.replication_key: format_archive_time(to)}, context=context)
 
     @staticmethod
     def _record(descriptor: dict, window: tuple[datetime, datetime]) -> dict:
