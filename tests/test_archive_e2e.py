@@ -77,6 +77,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, t.Any]:
             env.update(tap_env(tap, apps[tap].demo_config(server.url)))
         env["TAP_ZOOM_AIC_STORAGE_URL"] = str(tmp / "storage" / "zoom_aic")
         env["TAP_KNOVVU_STORAGE_URL"] = str(tmp / "storage" / "knovvu")
+        env["TAP_SALESLOFT_STORAGE_URL"] = str(tmp / "storage" / "salesloft")
         env["TAP_KNOVVU_DOWNLOADS_PER_HOUR"] = "0"
         blocks = [arg for tap in TAPS for arg in (tap, "target-duckdb")]
         with open(REPO / ".meltano" / "test-run.lock", "w") as lock:
@@ -106,7 +107,7 @@ def test_dbt_build_ran_every_model_and_test(warehouse: dict[str, t.Any]) -> None
     assert "Completed successfully" in log
     for name in ("reconcile_zoom_aic_messages", "reconcile_zoom_aic_files", "reconcile_knovvu_files",
                  "reconcile_salesloft_messages", "reconcile_foundry_aip_messages",
-                 "reconcile_kore_agentai_messages", "reconcile_conversations"):
+                 "reconcile_kore_agentai_messages", "reconcile_conversations", "reconcile_salesloft_files"):
         assert f"PASS {name}" in log, name
     sources = dict(query(warehouse["db"], "SELECT source, count(*) FROM archive.conversations GROUP BY 1"))
     assert set(sources) == {"zoom_aic", "knovvu", "salesloft", "foundry_aip", "kore_agentai"}
@@ -149,6 +150,10 @@ def test_every_source_reconciles_with_its_raw_tables(warehouse: dict[str, t.Any]
     assert "knovvu" not in messages
     assert messages["salesloft"] == salesloft_sentences > 0
     assert conversations["salesloft"] >= salesloft_convs
+    salesloft_files = query(db, "SELECT count(DISTINCT storage_uri) FROM tap_salesloft.transcription_artifacts")[0][0]
+    assert media["salesloft/transcript"] == salesloft_files == query(
+        db, "SELECT count(DISTINCT id) FROM tap_salesloft.transcriptions")[0][0] > 0
+    assert {k for k in media if k.startswith("salesloft/")} == {"salesloft/transcript"}
     assert conversations["foundry_aip"] == query(db, "SELECT count(DISTINCT rid) FROM tap_foundry_aip.sessions")[0][0]
     assert messages["foundry_aip"] == foundry_texts > 0
     assert conversations["kore_agentai"] == query(db, "SELECT count(DISTINCT _id) FROM tap_kore_agentai.conversations")[0][0]
@@ -161,6 +166,19 @@ def test_knovvu_recordings_match_what_the_sandbox_served(warehouse: dict[str, t.
     archived = query(warehouse["db"], "SELECT filename, sha256 FROM archive.media_files WHERE kind = 'recording'")
     assert len(archived) == len(expected) > 0
     assert Counter(archived) == Counter((name, meta["sha256"]) for (_, _, _, name), meta in expected.items())
+
+
+def test_salesloft_transcripts_are_the_files_the_sandbox_served(warehouse: dict[str, t.Any]) -> None:
+    """Every transcript file in the archive has the sha256 and size of the bytes Salesloft served, in its conversation."""
+    app = warehouse["apps"]["tap-salesloft"]
+    rows = query(warehouse["db"], "SELECT conversation_key, source_file_id, mediatype, sha256, size_bytes, storage_uri "
+                                  "FROM archive.media_files WHERE kind = 'transcript'")
+    assert len(rows) == len(app.transcriptions) > 0
+    for key, transcription_id, mediatype, sha256, size, uri in rows:
+        served = app.artifact_bytes(transcription_id)
+        assert key == f"salesloft:{app.transcriptions[transcription_id]['conversation']['id']}"
+        assert (sha256, size, mediatype) == (hashlib.sha256(served).hexdigest(), len(served), "application/json")
+        assert Path(uri.removeprefix("file://")).read_bytes() == served
 
 
 def test_archive_rows_are_consistent(warehouse: dict[str, t.Any]) -> None:
@@ -190,12 +208,17 @@ def test_reconciliation_tests_fail_when_the_archive_loses_or_alters_a_record(war
                     "(SELECT min(media_key) FROM archive.media_files WHERE kind = 'recording')")
         con.execute("INSERT INTO archive.messages SELECT * FROM archive.messages WHERE message_key = "
                     "(SELECT min(message_key) FROM archive.messages WHERE conversation_key LIKE 'kore_agentai:%')")
+        con.execute("UPDATE archive.media_files SET sha256 = repeat('0', 64) WHERE media_key = "
+                    "(SELECT min(media_key) FROM archive.media_files WHERE kind = 'transcript')")
+        con.execute("DELETE FROM archive.media_files WHERE media_key = "
+                    "(SELECT max(media_key) FROM archive.media_files WHERE kind = 'transcript')")
     env = {**warehouse["env"], "DBT_DUCKDB_DUCKDB_PATH": str(broken)}
     with pytest.raises(AssertionError) as failed:
         meltano("invoke", "dbt-duckdb", "test", "--select",
                 "reconcile_salesloft_messages reconcile_knovvu_files reconcile_kore_agentai_messages "
-                "reconcile_foundry_aip_messages", env=env)
+                "reconcile_foundry_aip_messages reconcile_salesloft_files", env=env)
     log = str(failed.value)
+    assert "FAIL 2 reconcile_salesloft_files" in log
     assert "FAIL 1 reconcile_salesloft_messages" in log
     assert "FAIL 1 reconcile_knovvu_files" in log
     assert "FAIL 1 reconcile_kore_agentai_messages" in log
@@ -240,7 +263,14 @@ def test_vcon_export_writes_one_valid_stable_file_per_conversation(warehouse: di
     for key, _kind, uri, sha256 in media:
         sha512 = hashlib.sha512(Path(uri.removeprefix("file://")).read_bytes()).digest()
         assert refs[(key, uri)] == [f"sha512-{base64.urlsafe_b64encode(sha512).decode().rstrip('=')}", f"sha256-{_b64(sha256)}"]
+    transcripts = Counter(k for k, _kind, _uri, _sha in media if _kind == "transcript")
     for key, vcon in vcons.items():
+        if key.startswith("salesloft:"):  # the transcript file rides along as an attachment, from Salesloft
+            attached = [a for a in vcon.get("attachments", []) if a["purpose"] == "transcript"]
+            assert len(attached) == transcripts[key]
+            for a in attached:
+                assert a["mediatype"] == "application/json" and a["url"].startswith("file://")
+                assert vcon["parties"][a["party"]] == {"name": "Salesloft", "validation": "none", "type": "organization"}
         if key.startswith("knovvu:"):
             rec = [i for i, d in enumerate(vcon["dialog"]) if d["type"] == "recording"]
             sets = [d for d in vcon["dialog"] if d["type"] == "recording-set"]

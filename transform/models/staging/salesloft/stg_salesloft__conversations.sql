@@ -1,6 +1,6 @@
--- Salesloft: a conversation is a `/v2/conversations` record; a transcription or sentence naming
--- a conversation the listing did not return still gets one (with unknown title and times), so
--- no sentence is left without its conversation.
+-- Salesloft: a conversation is a `/v2/conversations` record; a transcription, sentence or
+-- transcript file naming a conversation the listing did not return still gets one (with unknown
+-- title and times), so no sentence or file is left without its conversation.
 with conversations as (
     {{ dedupe("select * from " ~ source('salesloft', 'conversations'), "id", "updated_at desc") }}
 ),
@@ -10,6 +10,8 @@ referenced as (
     union
     select distinct {{ json_text('conversation', 'id') }} from {{ source('salesloft', 'transcriptions') }}
     where {{ json_text('conversation', 'id') }} is not null
+    union
+    select distinct conversation_id from {{ ref('stg_salesloft__artifacts') }} where conversation_id is not null
 ),
 
 ids as (

@@ -1,14 +1,16 @@
--- Salesloft: transcript artifacts (kind transcript) once the tap stores them; none before.
+-- Salesloft: each transcription's transcript file (`transcription_artifacts`), stored by the tap
+-- with its sha256 and size (kind transcript). Salesloft supplies the file, no party sends it.
 select
-    cast(null as varchar) as media_key,
-    cast(null as varchar) as conversation_key,
-    cast(null as varchar) as kind,
-    cast(null as varchar) as mediatype,
-    cast(null as varchar) as storage_uri,
-    cast(null as varchar) as sha256,
-    cast(null as bigint) as size_bytes,
-    cast(null as varchar) as filename,
+    'salesloft:' || conversation_id || ':transcript:' || transcription_id as media_key,
+    'salesloft:' || conversation_id as conversation_key,
+    'transcript' as kind,
+    coalesce(content_type, 'application/json') as mediatype,
+    storage_uri,
+    sha256,
+    size_bytes,
+    regexp_replace(storage_uri, '^.*/', '') as filename,
     cast(null as varchar) as party_key,
-    cast(null as timestamp) as started_at,
-    cast(null as varchar) as source_file_id
-where 1 = 0
+    created_at as started_at,
+    transcription_id as source_file_id
+from {{ ref('stg_salesloft__artifacts') }}
+where conversation_id is not null
