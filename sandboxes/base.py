@@ -13,6 +13,7 @@ Fault kinds (matched by method and a regex on the path, for ``times`` requests):
     status    answer ``status`` with ``body`` and ``headers`` (429 + Retry-After, 5xx, 401 ...)
     drop      close the connection without answering
     truncate  announce the full Content-Length, send half the body, close
+    slow      send the body in ``SLOW_PIECE_BYTES`` pieces, waiting ``seconds`` before each (a slow download)
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ import typing as t
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+#: piece size of a ``slow`` fault's body
+SLOW_PIECE_BYTES = 256 * 1024
 
 
 @dataclass
@@ -91,6 +95,7 @@ class Fault:
     body: t.Any = None
     headers: dict[str, str] = field(default_factory=dict)
     after: int = 0
+    seconds: float = 0.0
 
     def matches(self, request: SandboxRequest) -> bool:
         """True when this fault applies to ``request``."""
@@ -116,7 +121,7 @@ class FaultPlan:
             path: regex searched in the request path.
             **options: ``method``, ``times`` (default 1), ``status``, ``body``
                 (bytes, str or JSON-able), ``headers``, ``after`` (let this many
-                matching requests through first).
+                matching requests through first), ``seconds`` (``slow``: the wait per piece).
 
         Returns:
             The armed fault.
@@ -219,9 +224,10 @@ def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
                 except Exception as exc:  # noqa: BLE001 - an emulator bug must answer 500, not hang
                     response = json_response({"error": f"sandbox error: {type(exc).__name__}: {exc}"}, 500)
             truncate = fault is not None and fault.kind == "truncate"
-            self._send(response, truncate=truncate)
+            slow = fault.seconds if fault is not None and fault.kind == "slow" else 0.0
+            self._send(response, truncate=truncate, slow=slow)
 
-        def _send(self, response: SandboxResponse, *, truncate: bool) -> None:
+        def _send(self, response: SandboxResponse, *, truncate: bool, slow: float = 0.0) -> None:
             body = response.body
             if isinstance(body, (bytes, bytearray)):
                 length = len(body)
@@ -250,6 +256,8 @@ def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
+            if slow > 0:
+                chunks = _pieces(chunks, slow)
             try:
                 for chunk in chunks:
                     self.wfile.write(chunk)
@@ -259,6 +267,14 @@ def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
 
     return Handler
+
+
+def _pieces(chunks: t.Iterable[bytes], wait: float) -> t.Iterator[bytes]:
+    """``chunks`` re-cut into ``SLOW_PIECE_BYTES`` pieces, each sent after ``wait`` seconds."""
+    for chunk in chunks:
+        for start in range(0, len(chunk), SLOW_PIECE_BYTES):
+            time.sleep(wait)
+            yield chunk[start:start + SLOW_PIECE_BYTES]
 
 
 class SandboxServer:

@@ -14,7 +14,10 @@ size) or into an open file (a ZIP staged before it is unpacked):
   ``Authorization`` header);
 * a size check against what the vendor announced (``expected_size``);
 * a progress hook ``on_progress(done_bytes, total_bytes)`` after every chunk
-  (``total_bytes`` is the announced size, else ``Content-Length``, else ``None``);
+  (``total_bytes`` is the announced size, else ``Content-Length``, else ``None``),
+  given per call (one ``taps.common.progress.DownloadProgress`` per file, so
+  concurrent workers sharing one ``Download`` each report their own file) or
+  for every call of the downloader;
 * every message redacted (URL queries and secrets removed).
 
 A vendor keeps only its status rules, as a small classifier: a function from the
@@ -109,7 +112,7 @@ class Download:
         send_auth: whether ``url`` may receive the bearer token (the vendor's own hosts only).
         headers: request headers sent on every attempt.
         before_request: called before every attempt (a vendor's download budget).
-        on_progress: the progress hook (see ``ProgressHook``).
+        on_progress: the progress hook for every call that gives none (see ``ProgressHook``).
         on_retry: called before each retry's wait (a run summary's retry count).
         redact: removes secrets from a message (URL queries are always removed).
         error: the exception class raised for a failed download (a ``DownloadError`` by default).
@@ -159,6 +162,7 @@ class Download:
         check: t.Callable[[bytes], None] | None = None,
         wrap: t.Callable[[t.Iterator[bytes]], t.Iterator[bytes]] | None = None,
         classify: Classifier | None = None,
+        on_progress: ProgressHook | None = None,
     ) -> StoredFile:
         """Download ``url`` into ``store`` under ``key``.
 
@@ -170,6 +174,7 @@ class Download:
             check: called with the first chunk; raise ``FileIntegrityError`` to refuse the file.
             wrap: sees the chunks on their way to storage (e.g. to parse a small JSON file).
             classify: this call's status rules, instead of the downloader's.
+            on_progress: this file's progress hook, instead of the downloader's.
 
         Returns:
             The stored file: URI, key, sha256, size in bytes.
@@ -179,8 +184,10 @@ class Download:
                 or still failing after ``policy.max_tries`` attempts.
         """
 
+        hook = on_progress or self.on_progress
+
         def consume(response: requests.Response) -> StoredFile:
-            chunks = self._chunks(response, expected_size)
+            chunks = self._chunks(response, expected_size, hook)
             if wrap is not None:
                 chunks = wrap(chunks)
             try:
@@ -190,8 +197,11 @@ class Download:
 
         return self._run(url, consume, classify or self.classify)
 
-    def to_file(self, url: str, dest: t.BinaryIO, expected_size: int | None = None) -> tuple[str, int]:
+    def to_file(self, url: str, dest: t.BinaryIO, expected_size: int | None = None, *,
+                on_progress: ProgressHook | None = None) -> tuple[str, int]:
         """Download ``url`` into the open binary file ``dest`` (rewound for every attempt).
+
+        ``on_progress`` is this file's progress hook, instead of the downloader's.
 
         Returns:
             ``(sha256 hex digest, size in bytes)`` of the body.
@@ -201,12 +211,14 @@ class Download:
                 ``expected_size``, or still failing after ``policy.max_tries`` attempts.
         """
 
+        hook = on_progress or self.on_progress
+
         def consume(response: requests.Response) -> tuple[str, int]:
             dest.seek(0)
             dest.truncate()
             digest = hashlib.sha256()
             size = 0
-            for chunk in self._chunks(response, expected_size):
+            for chunk in self._chunks(response, expected_size, hook):
                 digest.update(chunk)
                 dest.write(chunk)
                 size += len(chunk)
@@ -218,7 +230,8 @@ class Download:
 
         return self._run(url, consume, self.classify)
 
-    def _chunks(self, response: requests.Response, expected_size: int | None) -> t.Iterator[bytes]:
+    @staticmethod
+    def _chunks(response: requests.Response, expected_size: int | None, hook: ProgressHook | None) -> t.Iterator[bytes]:
         """The body in chunks, reporting progress; ``_Truncated`` if it ends before ``Content-Length``."""
         announced = response.headers.get("Content-Length")
         identity = not response.headers.get("Content-Encoding")
@@ -228,8 +241,8 @@ class Download:
             if not chunk:
                 continue
             done += len(chunk)
-            if self.on_progress is not None:
-                self.on_progress(done, total)
+            if hook is not None:
+                hook(done, total)
             yield chunk
         if announced is not None and identity and int(announced) != done:
             msg = f"truncated body ({done} of {announced} bytes)"

@@ -9,6 +9,10 @@ rate since the download began::
 
 A download that ends within the first interval logs nothing (the run summary
 counts it); one that took longer logs a last line when the total is reached.
+
+The taps that store files (Knovvu, Zoom, Salesloft) create one per file and hand
+it to ``taps.common.downloads.Download`` as the call's ``on_progress``; the
+interval is the tap setting ``progress_interval_seconds`` (``progress_for``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,20 @@ import typing as t
 from taps.common.summary import human_bytes
 
 DEFAULT_INTERVAL_SECONDS = 10.0
+#: the tap setting for the interval (``taps.common.tap.progress_setting``)
+INTERVAL_SETTING = "progress_interval_seconds"
+
+
+def progress_for(what: str, logger: logging.Logger, config: t.Mapping[str, t.Any]) -> DownloadProgress:
+    """A ``DownloadProgress`` for one file, at the interval the tap's ``config`` sets.
+
+    Args:
+        what: what is downloading (vendor identifiers; never a URL, whose query may be a signature).
+        logger: the stream's logger.
+        config: the tap config; ``progress_interval_seconds`` (default 10) is read from it.
+    """
+    interval = config.get(INTERVAL_SETTING)
+    return DownloadProgress(what, logger, interval=DEFAULT_INTERVAL_SECONDS if interval is None else float(interval))
 
 
 class DownloadProgress:

@@ -98,6 +98,18 @@ def http_settings() -> list[th.Property[t.Any]]:
     ]
 
 
+def progress_setting() -> th.Property[t.Any]:
+    """``progress_interval_seconds``: how often a long download logs its progress (taps that store files)."""
+    return th.Property(
+        "progress_interval_seconds",
+        th.NumberType(minimum=0, maximum=3600),
+        default=10.0,
+        title="Download progress interval",
+        description="Seconds between progress lines (bytes of total, rate) of a download that takes longer; "
+                    "a shorter download logs none (0: a line per 1 MiB chunk).",
+    )
+
+
 def config_schema(*properties: th.Property[t.Any]) -> dict[str, t.Any]:
     """A config JSON Schema that rejects unknown settings (typos fail early)."""
     return th.PropertiesList(*properties, additional_properties=False).to_dict()

@@ -29,7 +29,7 @@ from http import HTTPStatus
 
 import requests
 
-from taps.common.downloads import READ, Classifier, Download, DownloadError, Verdict
+from taps.common.downloads import READ, Classifier, Download, DownloadError, ProgressHook, Verdict
 from taps.common.redact import strip_query
 from taps.common.retry import RetryPolicy, parse_retry_after
 from taps.common.storage import FileIntegrityError, FileStore, key_part
@@ -89,22 +89,27 @@ class ArchiveFetcher:
     retried, any other refusal is an ``ArchiveError``.
     """
 
-    def __init__(self, *, timeout: float, max_retries: int, retry_base_seconds: float) -> None:
+    def __init__(self, *, timeout: float, max_retries: int, retry_base_seconds: float,
+                 on_retry: t.Callable[[], None] | None = None) -> None:
         """Args:
         timeout: seconds per request (connect and read).
         max_retries: retries on connection errors, 5xx and truncated bodies.
         retry_base_seconds: first backoff wait.
+        on_retry: called before each retry's wait (the run summary's retry count).
         """
         self.session = requests.Session()  # deliberately not the authenticated stream session
         self.session.trust_env = False
         self.policy = RetryPolicy(max_tries=max_retries + 1, base_seconds=retry_base_seconds, timeout=timeout)
+        self.on_retry = on_retry
 
     def download(
-        self, url: str, expected_size: int | None, dest: t.BinaryIO, before_request: t.Callable[[], None]
+        self, url: str, expected_size: int | None, dest: t.BinaryIO, before_request: t.Callable[[], None],
+        on_progress: ProgressHook | None = None,
     ) -> tuple[str, int]:
         """Stream ``url`` into ``dest``; returns ``(sha256, size_bytes)``.
 
-        ``before_request`` is called before every GET (the download budget).
+        ``before_request`` is called before every GET (the download budget);
+        ``on_progress(done_bytes, total_bytes)`` after every chunk (``DownloadProgress``).
 
         Raises:
             LinkExpired: the URL's validity has passed.
@@ -114,8 +119,8 @@ class ArchiveFetcher:
         """
         download = Download(vendor="Knovvu", policy=self.policy, session=self.session,
                             classify=knovvu_classifier(strip_query(url) or ""), before_request=before_request,
-                            error=ArchiveError)
-        return download.to_file(url, dest, expected_size)
+                            error=ArchiveError, on_retry=self.on_retry)
+        return download.to_file(url, dest, expected_size, on_progress=on_progress)
 
 
 def knovvu_classifier(where: str) -> Classifier:
@@ -212,8 +217,11 @@ def fetch_archive(
     keep_archive: bool,
     before_request: t.Callable[[], None],
     temp_dir: str | None = None,
+    on_progress: ProgressHook | None = None,
 ) -> StoredArchive:
     """Download and unpack one hour; see the module docstring.
+
+    ``on_progress`` reports the ZIP's download (``taps.common.progress.DownloadProgress``).
 
     Raises:
         LinkExpired, RateLimited: from the download (nothing stored yet).
@@ -223,7 +231,7 @@ def fetch_archive(
     fd, path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-{day}-{hour}-", suffix=TEMP_SUFFIX, dir=temp_dir)
     try:
         with os.fdopen(fd, "w+b") as tmp:
-            sha256, size = fetcher.download(url, expected_size, tmp, before_request)
+            sha256, size = fetcher.download(url, expected_size, tmp, before_request, on_progress)
         uri = None
         if keep_archive:
             with open(path, "rb") as fh:

@@ -27,6 +27,7 @@ from functools import cached_property
 from singer_sdk import Stream, StreamSchema
 
 from taps.common.client import VendorAPIError
+from taps.common.progress import progress_for
 from taps.common.redact import strip_query
 from taps.common.schemas import schema_directory
 from taps.common.sdk_compat import write_state_now
@@ -241,10 +242,16 @@ class HourlyArchivesStream(_StateMixin, Stream):
     @cached_property
     def fetcher(self) -> ArchiveFetcher:
         """Presigned downloads: a plain session without the bearer token."""
+        tally = tally_for(self)
+
+        def count_retry() -> None:
+            tally.retries += 1
+
         fetcher = ArchiveFetcher(timeout=float(self.config.get("request_timeout") or 60),
                                  max_retries=int(self.config.get("max_retries", 5)),
-                                 retry_base_seconds=float(self.config.get("retry_base_seconds") or 1.0))
-        count_responses(fetcher.session, tally_for(self))
+                                 retry_base_seconds=float(self.config.get("retry_base_seconds") or 1.0),
+                                 on_retry=count_retry)
+        count_responses(fetcher.session, tally)
         return fetcher
 
     def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
@@ -342,7 +349,9 @@ class HourlyArchivesStream(_StateMixin, Stream):
                                      expected_size=link.get("sizeBytes"),
                                      keep_archive=bool(self.config.get("keep_archives")),
                                      before_request=self.manifest_stream.budget.acquire_zip,
-                                     temp_dir=self.temp_dir)
+                                     temp_dir=self.temp_dir,
+                                     on_progress=progress_for(f"Knovvu {day} hour {hour} archive", self.logger,
+                                                              self.config))
             except LinkExpired as exc:
                 if renewed:
                     msg = f"{exc}, again right after a fresh manifest; giving up on this hour for this run"

@@ -18,6 +18,7 @@ from taps.common.tap import (
     api_url_setting,
     config_schema,
     http_settings,
+    progress_setting,
     secret_setting,
     start_date_setting,
     token_url_setting,
@@ -68,6 +69,7 @@ class TapKnovvu(VendorTap):
                                 ".knovvu-tmp inside a local storage_url, else the system temp folder); "
                                 "leftovers of interrupted runs are removed at the next run."),
         *http_settings(),
+        progress_setting(),
     )
 
     def config_errors(self) -> list[str]:

@@ -32,6 +32,7 @@ from singer_sdk.pagination import JSONPathPaginator
 from taps.common.client import VendorAPIError
 from taps.common.concurrency import FanOutChild, FanOutParent
 from taps.common.downloads import Download
+from taps.common.progress import progress_for
 from taps.common.storage import FileStore, key_part
 from taps.common.summary import count_responses, report_gap, tally_for
 from taps.common.timestamps import parse_timestamp
@@ -282,7 +283,9 @@ class TranscriptionArtifactsStream(SalesloftStream):
             msg = f"Salesloft answered without a url for the artifact of transcription {transcription_id}"
             raise VendorAPIError(msg)
         store = t.cast("FileStore", self.store)
-        stored = self.downloads.to_store(url, store, f"transcriptions/{key_part(transcription_id)}/artifact.json")
+        progress = progress_for(f"Salesloft artifact of transcription {transcription_id}", self.logger, self.config)
+        stored = self.downloads.to_store(url, store, f"transcriptions/{key_part(transcription_id)}/artifact.json",
+                                         on_progress=progress)
         return {
             **row,
             "transcription_id": transcription_id,

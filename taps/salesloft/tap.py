@@ -21,6 +21,7 @@ from taps.common.tap import (
     config_schema,
     http_settings,
     lookback_setting,
+    progress_setting,
     secret_setting,
     start_date_setting,
     token_url_setting,
@@ -72,6 +73,7 @@ class TapSalesloft(VendorTap):
             description="Download each transcription's transcript file (artifact) to storage_url.",
         ),
         *http_settings(),
+        progress_setting(),
         concurrency_setting(),
     )
 

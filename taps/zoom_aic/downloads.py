@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import requests
 
 from taps.common.downloads import READ, Classifier, Download, DownloadError, Verdict
+from taps.common.progress import progress_for
 from taps.common.retry import RetryPolicy
 from taps.common.storage import FileIntegrityError, FileStore, StoredFile
 from taps.common.summary import count_responses, tally_for
@@ -171,5 +172,7 @@ class Downloader:
     ) -> StoredFile:
         classify = zoom_classifier(self.stream, urlsplit(url).path, html_allowed=html_allowed)
         self.stream.request_gate.wait()  # one Retry-After pause, and no download once the daily quota is spent
+        progress = progress_for(f"Zoom file {key}", self.stream.logger, self.stream.config)
         return self.download.to_store(url, self.store, key, expected_size, wrap=wrap,
-                                      check=None if html_allowed else _refuse_html, classify=classify)
+                                      check=None if html_allowed else _refuse_html, classify=classify,
+                                      on_progress=progress)

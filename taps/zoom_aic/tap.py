@@ -27,6 +27,7 @@ from taps.common.tap import (
     config_schema,
     http_settings,
     lookback_setting,
+    progress_setting,
     secret_setting,
     token_url_setting,
 )
@@ -112,6 +113,7 @@ class TapZoomAIC(VendorTap):
             ),
         ),
         *http_settings(),
+        progress_setting(),
         concurrency_setting(),
     )
 
