@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import typing as t
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from functools import cached_property
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -41,10 +41,9 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from taps.common.auth import TapAuthenticator
+    from taps.common.settings import TapSettings
     from taps.common.tap import VendorTap
 
-DEFAULT_TIMEOUT_SECONDS = 60
-DEFAULT_MAX_RETRIES = 5
 MAX_BODY_QUOTE = 600
 
 
@@ -91,29 +90,38 @@ class VendorRESTStream(BookmarkHook, RESTStream):
     extra_retry_statuses: t.Sequence[int] = [HTTPStatus.TOO_MANY_REQUESTS]
 
     @property
+    def vendor_tap(self) -> VendorTap:
+        """The tap this stream belongs to."""
+        return t.cast("VendorTap", tap_of(self))
+
+    @property
+    def settings(self) -> TapSettings:
+        """The tap's typed settings (``taps.common.settings``); vendor streams narrow the type."""
+        return self.vendor_tap.settings
+
+    @property
     def url_base(self) -> str:
         """The ``api_url`` setting, without a trailing slash."""
-        return str(self.config["api_url"]).rstrip("/")
+        return self.settings.api_url.rstrip("/")
 
     @property
     def authenticator(self) -> TapAuthenticator:
         """The tap's single authenticator (one token per process)."""
-        return t.cast("VendorTap", tap_of(self)).authenticator
+        return self.vendor_tap.authenticator
 
     @property
     def timeout(self) -> int:
         """Seconds to wait for a response (setting ``request_timeout``)."""
-        return int(self.config.get("request_timeout") or DEFAULT_TIMEOUT_SECONDS)
+        return int(self.settings.request_timeout)
 
     @property
     def request_gate(self) -> t.Any:
         """The tap's shared ``RequestGate`` (one ``Retry-After`` for every worker)."""
-        return t.cast("VendorTap", tap_of(self)).request_gate
+        return self.vendor_tap.request_gate
 
     def backoff_max_tries(self) -> int:
         """Attempts per request: the first plus ``max_retries``."""
-        retries = self.config.get("max_retries")
-        return 1 + (DEFAULT_MAX_RETRIES if retries is None else int(retries))
+        return 1 + self.settings.max_retries
 
     def backoff_jitter(self, value: float) -> float:
         """No extra jitter: ``retry_wait`` adds its own, and keeps server-requested waits exact."""
@@ -149,7 +157,7 @@ class VendorRESTStream(BookmarkHook, RESTStream):
     @property
     def retry_base_seconds(self) -> float:
         """First exponential wait in seconds (setting ``retry_base_seconds``, default 1)."""
-        return float(self.config.get("retry_base_seconds") or 1.0)
+        return self.settings.retry_base_seconds
 
     def rate_limit_wait(self, response: requests.Response) -> float | None:
         """Seconds the vendor asked us to wait, from ``Retry-After``; ``None`` if it did not say."""
@@ -212,17 +220,15 @@ class VendorRESTStream(BookmarkHook, RESTStream):
     # --- incremental ------------------------------------------------------------
 
     def get_lookback_start(self, context: t.Mapping[str, t.Any] | None) -> datetime | None:
-        """Where this run starts reading, in UTC.
+        """Where this run starts reading, in UTC: ``TapSettings.run_start`` of this partition's bookmark.
 
-        The bookmark minus ``lookback_days`` when state has one (late updates are
-        re-read; the primary key deduplicates), else ``start_date``, else ``None``.
+        The bookmark (singer-sdk's starting timestamp: the later of bookmark and
+        ``start_date``) minus ``lookback_days`` when state has one (late updates
+        are re-read; the primary key deduplicates), else ``start_date``, else ``None``.
         """
-        start = self.get_starting_timestamp(context)
-        if start is None:
-            return None
-        if self.get_context_state(context).get("replication_key_value") is not None:
-            start -= timedelta(days=int(self.config.get("lookback_days") or 0))
-        return start.astimezone(timezone.utc)
+        if self.get_context_state(context).get("replication_key_value") is None:
+            return self.settings.run_start(None)
+        return self.settings.run_start(self.get_starting_timestamp(context))
 
     def bookmark_record(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
         """Advance the bookmark, never moving it back.

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
+if t.TYPE_CHECKING:
+    from taps.common.settings import TapSettings
+
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Return the wait in seconds that a ``Retry-After`` value asks for.
@@ -75,13 +78,12 @@ class RetryPolicy:
     timeout: float = 60.0
 
     @classmethod
-    def from_config(cls, config: t.Mapping[str, t.Any]) -> RetryPolicy:
+    def from_settings(cls, settings: TapSettings) -> RetryPolicy:
         """The policy from the shared settings ``max_retries``, ``retry_base_seconds`` and ``request_timeout``."""
-        retries = config.get("max_retries")
         return cls(
-            max_tries=1 + (5 if retries is None else int(retries)),
-            base_seconds=float(config.get("retry_base_seconds") or 1.0),
-            timeout=float(config.get("request_timeout") or 60),
+            max_tries=1 + settings.max_retries,
+            base_seconds=settings.retry_base_seconds,
+            timeout=settings.request_timeout,
         )
 
     def wait(self, attempt: int, asked: float | None = None) -> float:

@@ -19,6 +19,7 @@ from taps.common.concurrency import DEFAULT_MAX_CONCURRENCY, FanOut, RequestGate
 from taps.common.logs import quiet_sdk_logging
 from taps.common.output import LeanWriter, SchemaOnce
 from taps.common.retry import RetryPolicy
+from taps.common.settings import TapSettings
 from taps.common.summary import RunSummary
 
 if t.TYPE_CHECKING:
@@ -130,6 +131,8 @@ class VendorTap(Tap):
     """
 
     message_writer_class = LeanWriter
+    #: the typed settings this tap reads (a ``TapSettings`` subclass with the vendor's own settings).
+    settings_class: type[TapSettings] = TapSettings
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Validate like ``Tap``, then run ``config_errors()`` when validation is on.
@@ -153,11 +156,14 @@ class VendorTap(Tap):
         raise NotImplementedError
 
     @cached_property
+    def settings(self) -> TapSettings:
+        """The config as one typed, frozen object (``settings_class``), built once (``taps.common.settings``)."""
+        return self.settings_class.from_config(self.config, self.config_jsonschema)
+
+    @cached_property
     def fan_out(self) -> FanOut:
         """The pool for child requests run ahead (setting ``max_concurrency``; 1 where a tap has no such setting)."""
-        declared = "max_concurrency" in self.config_jsonschema.get("properties", {})
-        value = self.config.get("max_concurrency") if declared else 1
-        return FanOut(int(value or DEFAULT_MAX_CONCURRENCY))
+        return FanOut(self.settings.max_concurrency or DEFAULT_MAX_CONCURRENCY)
 
     @cached_property
     def request_gate(self) -> RequestGate:
@@ -173,7 +179,7 @@ class VendorTap(Tap):
     def retry_policy(self) -> RetryPolicy:
         """Attempts, backoff and timeout from ``max_retries``, ``retry_base_seconds``, ``request_timeout``:
         the same for API calls, token requests and downloads."""
-        return RetryPolicy.from_config(self.config)
+        return RetryPolicy.from_settings(self.settings)
 
     @cached_property
     def run_summary(self) -> RunSummary:

@@ -36,3 +36,8 @@ def parse_timestamp(value: str | datetime) -> datetime:
             msg = f"not an ISO 8601 timestamp: {text[:40]!r}"
             raise ValueError(msg) from None
     return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC: the one clock the taps read."""
+    return datetime.now(timezone.utc)

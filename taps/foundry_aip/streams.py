@@ -20,7 +20,6 @@ partition is complete, so an interrupted run never advances it.
 from __future__ import annotations
 
 import typing as t
-from datetime import timedelta
 
 from singer_sdk import StreamSchema
 from singer_sdk.exceptions import FatalAPIError
@@ -87,12 +86,7 @@ class SessionsStream(FanOutParent, FoundryStream):
     def listing_floor(self, context: Context | None) -> datetime | None:
         """The oldest ``updatedTime`` this run needs: bookmark (or ``start_date``)
         minus ``lookback_days``; ``None`` reads every session."""
-        start = self.get_starting_timestamp(context)
-        if start is None:
-            return None
-        has_bookmark = self.get_context_state(context).get("replication_key_value") is not None
-        days = int(self.config.get("lookback_days") or 0) if has_bookmark else 0
-        return start - timedelta(days=days)
+        return self.get_lookback_start(context)
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """List the agent's sessions completely, then yield them newest first.

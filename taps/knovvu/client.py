@@ -7,10 +7,12 @@ errors as ``{"error": "..."}``). No paging: one call per UTC day.
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 from http import HTTPStatus
 
 from taps.common.client import VendorAPIError, VendorRESTStream
+from taps.common.settings import TapSettings
 
 if t.TYPE_CHECKING:
     import requests
@@ -46,6 +48,27 @@ class RateLimited(Exception):
         self.message = message
         self.wait_seconds = wait_seconds
         self.by_vendor = by_vendor
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KnovvuSettings(TapSettings):
+    """Knovvu's settings beyond the shared ones (``TapKnovvu.config_jsonschema``).
+
+    Attributes:
+        storage_url: folder or fsspec URL where audio files go.
+        keep_archives: keep each hour's ZIP beside its files.
+        wait_on_rate_limit: wait out the download limit instead of stopping with state saved.
+        rate_limit_wait_seconds: wait when the vendor gives no ``Retry-After``, seconds.
+        downloads_per_hour: the proactive budget of manifest (and, once learnt, ZIP) calls per hour.
+        temp_dir: where ZIPs are staged (``None``: beside storage).
+    """
+
+    storage_url: str = ""
+    keep_archives: bool = False
+    wait_on_rate_limit: bool = False
+    rate_limit_wait_seconds: float = 720.0
+    downloads_per_hour: int = 5
+    temp_dir: str | None = None
 
 
 class KnovvuStream(VendorRESTStream):

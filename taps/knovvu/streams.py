@@ -30,10 +30,9 @@ from taps.common.client import VendorAPIError
 from taps.common.progress import progress_for
 from taps.common.redact import strip_query
 from taps.common.schemas import schema_directory
-from taps.common.sdk_compat import write_state_now
+from taps.common.sdk_compat import tap_of, write_state_now
 from taps.common.storage import FileStore
 from taps.common.summary import count_responses, report_gap, tally_for
-from taps.common.timestamps import parse_timestamp
 from taps.knovvu.archive import (
     ArchiveError,
     ArchiveFetcher,
@@ -42,11 +41,13 @@ from taps.knovvu.archive import (
     fetch_archive,
     temp_folder,
 )
-from taps.knovvu.client import DayOutOfRetention, KnovvuStream, RateLimited
+from taps.knovvu.client import DayOutOfRetention, KnovvuSettings, KnovvuStream, RateLimited
 from taps.knovvu.progress import DownloadBudget, Progress, plan_days
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers import types
+
+    from taps.common.tap import VendorTap
 
 SCHEMAS = schema_directory("knovvu")
 MANIFEST_PATH = "/api/external/conversations/daily-audio-recordings/{utcDay}"
@@ -85,6 +86,11 @@ class _StateMixin(Stream):
         write_state_now(self)
 
     @property
+    def settings(self) -> KnovvuSettings:
+        """The tap's typed settings."""
+        return t.cast("KnovvuSettings", t.cast("VendorTap", tap_of(self)).settings)
+
+    @property
     def run(self) -> KnovvuRun:
         """The run shared by every stream of this tap."""
         return self._tap.run  # type: ignore[attr-defined]
@@ -118,8 +124,8 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
     @cached_property
     def budget(self) -> DownloadBudget:
         """The proactive download budget, persisted in this stream's bookmark."""
-        return DownloadBudget(self.stream_state, int(self.config.get("downloads_per_hour", 5)),
-                              wait=bool(self.config.get("wait_on_rate_limit")))
+        return DownloadBudget(self.stream_state, self.settings.downloads_per_hour,
+                              wait=self.settings.wait_on_rate_limit)
 
     def fetch_manifest(self, day: str) -> dict:
         """One manifest call for ``day``; in wait mode a 429 is waited out.
@@ -138,17 +144,16 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
                     self.budget.refund_manifest()
                     raise
             except RateLimited as exc:
-                if not self.config.get("wait_on_rate_limit") or attempt == MAX_RATE_LIMIT_WAITS:
+                if not self.settings.wait_on_rate_limit or attempt == MAX_RATE_LIMIT_WAITS:
                     raise
                 wait_on(self, exc)
         raise AssertionError  # pragma: no cover
 
     def get_records(self, context: types.Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """Manifests for each day to fetch, oldest first; children download the hours."""
-        start = self.config.get("start_date")
-        start_day = parse_timestamp(start).date() if start else None
-        end = self.config.get("end_date")
-        end_day = parse_timestamp(end).date() if end else None
+        start, end = self.settings.start_date, self.settings.end_date
+        start_day = start.date() if start else None
+        end_day = end.date() if end else None
         today = utc_now().date()
         plan = plan_days(self.progress, start_day, today, end_day)
         if plan.beyond_retention:
@@ -210,9 +215,9 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
                        "Knovvu answered 404: older than the tenant's retention period")
 
 
-def wait_on(stream: Stream, exc: RateLimited) -> None:
+def wait_on(stream: _StateMixin, exc: RateLimited) -> None:
     """Sleep as the vendor asked, else ``rate_limit_wait_seconds``."""
-    seconds = exc.wait_seconds if exc.wait_seconds is not None else float(stream.config.get("rate_limit_wait_seconds", 720))
+    seconds = exc.wait_seconds if exc.wait_seconds is not None else stream.settings.rate_limit_wait_seconds
     stream.logger.warning("Knovvu download limit reached; waiting %.0f s (wait_on_rate_limit is on)", seconds)
     time.sleep(seconds)
 
@@ -232,12 +237,12 @@ class HourlyArchivesStream(_StateMixin, Stream):
     @cached_property
     def store(self) -> FileStore:
         """Where audio files go (``storage_url``)."""
-        return FileStore(self.config["storage_url"])
+        return FileStore(self.settings.storage_url)
 
     @cached_property
     def temp_dir(self) -> str:
         """Folder where ZIPs are staged (setting ``temp_dir``, else beside storage); cleaned at start."""
-        return temp_folder(self.store, self.config.get("temp_dir"))
+        return temp_folder(self.store, self.settings.temp_dir)
 
     @cached_property
     def fetcher(self) -> ArchiveFetcher:
@@ -247,9 +252,9 @@ class HourlyArchivesStream(_StateMixin, Stream):
         def count_retry() -> None:
             tally.retries += 1
 
-        fetcher = ArchiveFetcher(timeout=float(self.config.get("request_timeout") or 60),
-                                 max_retries=int(self.config.get("max_retries", 5)),
-                                 retry_base_seconds=float(self.config.get("retry_base_seconds") or 1.0),
+        fetcher = ArchiveFetcher(timeout=self.settings.request_timeout,
+                                 max_retries=self.settings.max_retries,
+                                 retry_base_seconds=self.settings.retry_base_seconds,
                                  on_retry=count_retry)
         count_responses(fetcher.session, tally)
         return fetcher
@@ -347,7 +352,7 @@ class HourlyArchivesStream(_StateMixin, Stream):
             try:
                 return fetch_archive(self.fetcher, self.store, day=day, hour=hour, url=link["url"],
                                      expected_size=link.get("sizeBytes"),
-                                     keep_archive=bool(self.config.get("keep_archives")),
+                                     keep_archive=self.settings.keep_archives,
                                      before_request=self.manifest_stream.budget.acquire_zip,
                                      temp_dir=self.temp_dir,
                                      on_progress=progress_for(f"Knovvu {day} hour {hour} archive", self.logger,
@@ -366,7 +371,7 @@ class HourlyArchivesStream(_StateMixin, Stream):
                     self.manifest_stream.budget.learn_zip_limit()
                     self.flush_state()
                 waits += 1
-                if not self.config.get("wait_on_rate_limit") or waits > MAX_RATE_LIMIT_WAITS:
+                if not self.settings.wait_on_rate_limit or waits > MAX_RATE_LIMIT_WAITS:
                     raise
                 wait_on(self, exc)
 

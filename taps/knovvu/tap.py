@@ -24,7 +24,7 @@ from taps.common.tap import (
     token_url_setting,
 )
 from taps.common.timestamps import parse_timestamp
-from taps.knovvu.client import TOKEN_HINT
+from taps.knovvu.client import TOKEN_HINT, KnovvuSettings
 from taps.knovvu.streams import (
     DailyRecordingManifestsStream,
     HourlyArchivesStream,
@@ -40,6 +40,7 @@ class TapKnovvu(VendorTap):
     """Knovvu daily audio recordings: every retained day's hourly ZIPs, unpacked and verified."""
 
     name = "tap-knovvu"
+    settings_class = KnovvuSettings
     package_name = "conversation-archive-taps"
     config_jsonschema = config_schema(
         api_url_setting("https://eu.va.knovvu.com", "Knovvu"),
@@ -89,7 +90,7 @@ class TapKnovvu(VendorTap):
     def build_authenticator(self) -> ClientCredentialsAuthenticator:
         """OAuth client credentials, scope ``dataservice_external``, one token per run."""
         return ClientCredentialsAuthenticator(
-            token_url=self.config["token_url"],
+            token_url=self.settings.token_url,
             client_id=self.config["client_id"],
             client_secret=self.config["client_secret"],
             vendor="Knovvu",

@@ -9,12 +9,14 @@ shared ``HS256JWTAuthenticator``; retries, ``Retry-After`` and redaction from
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 from http import HTTPStatus
 
 from singer_sdk.pagination import PageNumberPaginator
 
 from taps.common.client import VendorRESTStream
+from taps.common.settings import TapSettings
 
 if t.TYPE_CHECKING:
     import requests
@@ -47,12 +49,30 @@ class HasMorePaginator(PageNumberPaginator):
         return not (isinstance(total_pages, int) and self.current_value >= total_pages)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KoreSettings(TapSettings):
+    """Kore.ai's settings beyond the shared ones (``TapKoreAgentAI.config_jsonschema``).
+
+    Attributes:
+        bot_id: the bot whose conversations are read (path segment).
+        include_history: ask for each conversation's messages (``includeHistory``).
+    """
+
+    bot_id: str = ""
+    include_history: bool = True
+
+
 class KoreAgentAIStream(VendorRESTStream):
     """Base for Kore.ai Agent AI streams: POST with a JSON body, ``results`` envelope."""
 
     vendor = "Kore.ai"
     http_method = "POST"
     records_jsonpath = "$.results[*]"
+
+    @property
+    def settings(self) -> KoreSettings:
+        """The tap's typed settings."""
+        return t.cast("KoreSettings", super().settings)
 
     def get_new_paginator(self) -> HasMorePaginator:
         """Pages 1, 2, ... while ``hasMore`` (see ``HasMorePaginator``)."""

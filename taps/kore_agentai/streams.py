@@ -16,13 +16,14 @@ the primary key is ``(conversation_record_id, message_index)``, the parent's
 from __future__ import annotations
 
 import typing as t
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
 from singer_sdk import Stream, StreamSchema
+from singer_sdk.exceptions import ConfigValidationError
 
 from taps.common.schemas import schema_directory
 from taps.common.sdk_compat import write_state_now
-from taps.common.timestamps import parse_timestamp
+from taps.common.timestamps import parse_timestamp, utc_now
 from taps.common.windows import date_windows
 from taps.kore_agentai.client import PAGE_SIZE, KoreAgentAIStream
 
@@ -60,7 +61,7 @@ class ConversationsStream(KoreAgentAIStream):
 
     def today(self) -> date:
         """The current UTC date: the last day of the last window."""
-        return datetime.now(timezone.utc).date()
+        return utc_now().date()
 
     def window_range(self, context: Context | None) -> tuple[date, date]:
         """First and last UTC day to request.
@@ -69,16 +70,14 @@ class ConversationsStream(KoreAgentAIStream):
         day minus ``lookback_days``, never before ``start_date``. Last: today,
         or ``end_date``'s day when set (an orchestrator's 7-day partition).
         """
-        start_date = parse_timestamp(str(self.config["start_date"])).date()
-        starting = self.get_starting_timestamp(context)
-        first = start_date
-        if starting is not None:
-            lookback = int(self.config.get("lookback_days", 2))
-            first = max(start_date, starting.astimezone(timezone.utc).date() - timedelta(days=lookback))
+        start = self.settings.run_start(self.get_starting_timestamp(context), floor_at_start_date=True)
+        if start is None:  # config_errors requires start_date
+            msg = "start_date is required"
+            raise ConfigValidationError(msg)
         last = self.today()
-        if self.config.get("end_date"):
-            last = min(last, parse_timestamp(str(self.config["end_date"])).date())
-        return first, last
+        if self.settings.end_date is not None:
+            last = min(last, self.settings.end_date.date())
+        return start.date(), last
 
     def prepare_request_payload(self, context: Context | None, next_page_token: int | None) -> dict:
         """The documented body: ``from``/``to`` (the window), ``page``, ``limit`` 20, ``includeHistory``."""
@@ -94,7 +93,7 @@ class ConversationsStream(KoreAgentAIStream):
     @property
     def include_history(self) -> bool:
         """Ask for messages only when ``include_history`` is on and ``conversation_messages`` is selected."""
-        return bool(self.config.get("include_history", True)) and self.has_selected_descendents
+        return self.settings.include_history and self.has_selected_descendents
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """Every conversation from the first window to today, checkpointing after each window.

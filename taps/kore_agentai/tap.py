@@ -22,6 +22,7 @@ from taps.common.tap import (
     secret_setting,
 )
 from taps.common.timestamps import parse_timestamp
+from taps.kore_agentai.client import KoreSettings
 from taps.kore_agentai.streams import ConversationMessagesStream, ConversationsStream
 
 DEFAULT_API_URL = "https://platform.kore.ai"
@@ -32,6 +33,7 @@ class TapKoreAgentAI(VendorTap):
 
     name = "tap-kore-agentai"
     package_name = "conversation-archive-taps"
+    settings_class = KoreSettings
 
     config_jsonschema = config_schema(
         api_url_setting(DEFAULT_API_URL, "Kore.ai environment (host)"),

@@ -14,6 +14,7 @@ Vendor docs followed (developers.zoom.us: REST API errors, rate limits, AI Compa
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
@@ -22,6 +23,7 @@ import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from taps.common.client import VendorRESTStream, sent_authorization
+from taps.common.settings import TapSettings
 from taps.common.windows import datetime_windows
 
 if t.TYPE_CHECKING:
@@ -117,6 +119,28 @@ class UserNotFound(FatalAPIError):
     """Zoom says the user does not exist (404 code 20524 or 1001); the caller skips it."""
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ZoomSettings(TapSettings):
+    """Zoom's settings beyond the shared ones (``TapZoomAIC.config_jsonschema``).
+
+    Attributes:
+        user_statuses: statuses listed with ``GET /users``, one listing each.
+        user_ids: only these users (ids or emails); empty lists every user.
+        user_shards, user_shard: read only shard ``user_shard`` of ``user_shards`` (``None``: every user).
+        page_size: users per ``GET /users`` page.
+        storage_url: folder or fsspec URL for history files and attachments.
+        download_files: download attachments (histories follow their stream's selection).
+    """
+
+    user_statuses: tuple[str, ...] = ("active", "inactive")
+    user_ids: tuple[str, ...] = ()
+    user_shards: int | None = None
+    user_shard: int | None = None
+    page_size: int = 2000
+    storage_url: str = ""
+    download_files: bool = True
+
+
 class ZoomStream(VendorRESTStream):
     """Base for Zoom streams: Zoom error codes, scope hints, daily-limit stop."""
 
@@ -127,7 +151,12 @@ class ZoomStream(VendorRESTStream):
     @property
     def zoom_tap(self) -> TapZoomAIC:
         """The tap this stream belongs to, typed (its file store and failure list)."""
-        return t.cast("TapZoomAIC", self._tap)
+        return t.cast("TapZoomAIC", self.vendor_tap)
+
+    @property
+    def settings(self) -> ZoomSettings:
+        """The tap's typed settings."""
+        return t.cast("ZoomSettings", super().settings)
 
     def error_hint(self, response: requests.Response) -> str:
         """What the admin must change, by Zoom error code."""

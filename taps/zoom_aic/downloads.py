@@ -108,7 +108,7 @@ class Downloader:
         """See class docstring."""
         self.stream = stream
         self.store = store
-        api_url = str(stream.config["api_url"])
+        api_url = stream.settings.api_url
         session = requests.Session()
         count_responses(session, tally_for(stream))
 

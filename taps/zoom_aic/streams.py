@@ -21,11 +21,12 @@ import functools
 import hashlib
 import re
 import typing as t
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cached_property
 from urllib.parse import quote
 
 from singer_sdk import StreamSchema
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.pagination import JSONPathPaginator
 
 from taps.common.redact import strip_query
@@ -89,14 +90,14 @@ class UsersStream(ZoomStream):
     @property
     def user_refs(self) -> list[str]:
         """The ``user_ids`` setting (ids or emails); empty means list every user."""
-        return list(self.config.get("user_ids") or [])
+        return list(self.settings.user_ids)
 
     @property
     def partitions(self) -> list[dict]:
         """One partition per configured user, else one per status in ``user_statuses``."""
         if self.user_refs:
             return [{"user_ref": ref} for ref in self.user_refs]
-        return [{"status": status} for status in self.config.get("user_statuses") or ["active", "inactive"]]
+        return [{"status": status} for status in self.settings.user_statuses or ("active", "inactive")]
 
     @property
     def path(self) -> str:  # type: ignore[override]
@@ -124,7 +125,7 @@ class UsersStream(ZoomStream):
             return {}
         params: dict[str, t.Any] = {
             "status": context["status"],
-            "page_size": self.config.get("page_size", 2000),
+            "page_size": self.settings.page_size,
             "include_fields": "custom_attributes",
         }
         if next_page_token:
@@ -147,11 +148,11 @@ class UsersStream(ZoomStream):
         yield from self.zoom_tap.fan_out.ahead(self._new_users(users), self._archive_work)
 
     def _new_users(self, users: list[dict]) -> t.Iterator[dict]:
-        shard, shards = self.config.get("user_shard"), self.config.get("user_shards")
+        shard, shards = self.settings.user_shard, self.settings.user_shards
         for user in users:
             if user.get("id") and user["id"] not in self._seen:
                 self._seen.add(user["id"])
-                if shards and not user_in_shard(str(user["id"]), int(shard or 0), int(shards)):
+                if shards and not user_in_shard(str(user["id"]), shard or 0, shards):
                     continue
                 yield user
 
@@ -205,11 +206,11 @@ class ConversationArchivesStream(ZoomStream):
         """Where this user's windows start: one second after the bookmark (minus
         ``lookback_days``), else ``start_date``."""
         bookmark = self._saved_partition_state(context).get("replication_key_value")
-        if bookmark:
-            start = parse_timestamp(str(bookmark)) + ONE_SECOND
-            lookback = int(self.config.get("lookback_days") or 0)
-            return start - timedelta(days=lookback)
-        return parse_timestamp(str(self.config["start_date"]))
+        start = self.settings.run_start(parse_timestamp(str(bookmark)) + ONE_SECOND if bookmark else None)
+        if start is None:  # config_errors requires start_date
+            msg = "start_date is required"
+            raise ConfigValidationError(msg)
+        return start
 
     def _saved_partition_state(self, context: Context | None) -> dict:
         """This user's saved state, read without creating an entry (users planned ahead of
@@ -222,8 +223,7 @@ class ConversationArchivesStream(ZoomStream):
 
     def last_to(self) -> datetime:
         """``end_date`` when set, else now (UTC)."""
-        end = self.config.get("end_date")
-        return parse_timestamp(str(end)) if end else datetime.now(timezone.utc)
+        return self.settings.run_end()
 
     @property
     def histories_wanted(self) -> bool:
@@ -233,7 +233,7 @@ class ConversationArchivesStream(ZoomStream):
     @property
     def attachments_wanted(self) -> bool:
         """Whether attachments are downloaded (selected and ``download_files``)."""
-        return bool(self._tap.streams["archive_attachments"].selected) and self.config.get("download_files", True)
+        return bool(self._tap.streams["archive_attachments"].selected) and self.settings.download_files
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Archives of one user, window by window, oldest first.

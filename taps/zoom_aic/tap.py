@@ -32,7 +32,7 @@ from taps.common.tap import (
     token_url_setting,
 )
 from taps.common.timestamps import parse_timestamp
-from taps.zoom_aic.client import DailyLimitReached
+from taps.zoom_aic.client import DailyLimitReached, ZoomSettings
 from taps.zoom_aic.streams import (
     ArchiveAttachmentsStream,
     ConversationArchivesStream,
@@ -49,6 +49,7 @@ class TapZoomAIC(VendorTap):
 
     name = "tap-zoom-aic"
     package_name = "conversation-archive-taps"
+    settings_class = ZoomSettings
 
     config_jsonschema = config_schema(
         secret_setting("account_id", "Zoom account ID of the Server-to-Server OAuth app.", required=True),
@@ -149,7 +150,7 @@ class TapZoomAIC(VendorTap):
     def build_authenticator(self) -> ClientCredentialsAuthenticator:
         """Zoom Server-to-Server OAuth (``account_credentials`` grant, HTTP Basic client auth)."""
         return ClientCredentialsAuthenticator(
-            token_url=self.config.get("token_url") or "https://zoom.us/oauth/token",
+            token_url=self.settings.token_url,
             client_id=self.config["client_id"],
             client_secret=self.config["client_secret"],
             vendor="Zoom",
@@ -163,7 +164,7 @@ class TapZoomAIC(VendorTap):
     @cached_property
     def file_store(self) -> FileStore:
         """Where downloaded files go (``storage_url``)."""
-        return FileStore(str(self.config["storage_url"]))
+        return FileStore(t.cast("ZoomSettings", self.settings).storage_url)
 
     def discover_streams(self) -> list:
         """users, conversation_archives, conversation_histories, archive_attachments."""

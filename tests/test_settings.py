@@ -1,0 +1,69 @@
+"""Typed settings (``taps.common.settings``): built once per tap from the validated config, defaults from the schema."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from taps.common.settings import TapSettings
+from taps.knovvu.client import KnovvuSettings
+from taps.knovvu.tap import TapKnovvu
+from taps.kore_agentai.tap import TapKoreAgentAI
+from taps.zoom_aic.client import ZoomSettings
+from taps.zoom_aic.tap import TapZoomAIC
+
+KORE = {"start_date": "2026-01-01T02:00:00+02:00", "bot_id": "st-1", "account_id": "a", "client_id": "cs-1",
+        "client_secret": "s"}
+ZOOM = {"account_id": "a", "client_id": "c", "client_secret": "s", "start_date": "2026-01-01T00:00:00Z",
+        "storage_url": "/tmp/zoom-files", "user_ids": ["u1", "u2"]}
+
+
+def test_settings_are_typed_frozen_and_carry_schema_defaults() -> None:
+    tap = TapKoreAgentAI(config=KORE)
+    settings = tap.settings
+    assert settings is tap.settings  # built once
+    assert settings.start_date == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert settings.lookback_days == 2  # Kore.ai's schema default
+    assert (settings.request_timeout, settings.max_retries, settings.retry_base_seconds) == (60, 5, 1.0)
+    assert settings.api_url == "https://platform.kore.ai"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.lookback_days = 9  # type: ignore[misc]
+
+
+def test_schema_defaults_apply_without_validation_too() -> None:
+    tap = TapZoomAIC(config=ZOOM, validate_config=False)
+    settings = tap.settings
+    assert isinstance(settings, ZoomSettings)
+    assert settings.user_ids == ("u1", "u2")
+    assert settings.user_statuses == ("active", "inactive")
+    assert settings.page_size == 2000
+    assert settings.download_files is True
+    assert settings.max_concurrency == 8  # concurrency_setting's default
+    assert settings.token_url == "https://zoom.us/oauth/token"
+
+
+def test_vendor_settings_class() -> None:
+    tap = TapKnovvu(config={"client_id": "c", "client_secret": "s", "storage_url": "/tmp/k", "downloads_per_hour": 7})
+    assert isinstance(tap.settings, KnovvuSettings)
+    assert (tap.settings.downloads_per_hour, tap.settings.rate_limit_wait_seconds, tap.settings.temp_dir) == (7, 720, None)
+
+
+def test_zero_retry_base_means_no_wait() -> None:
+    """``retry_base_seconds: 0`` (allowed by the schema) used to become 1 s (``or 1.0``)."""
+    tap = TapKoreAgentAI(config={**KORE, "retry_base_seconds": 0})
+    assert tap.retry_policy.base_seconds == 0
+    stream = tap.streams["conversations"]
+    assert stream.retry_wait(RuntimeError("x"), 3) == 0  # type: ignore[attr-defined]
+
+
+def test_run_start() -> None:
+    start = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    settings = TapSettings(start_date=start, lookback_days=3)
+    assert settings.run_start(None) == start
+    bookmark = datetime(2026, 2, 1, 5, tzinfo=timezone(timedelta(hours=2)))
+    assert settings.run_start(bookmark) == datetime(2026, 1, 29, 3, tzinfo=timezone.utc)
+    assert settings.run_start(datetime(2026, 1, 11, tzinfo=timezone.utc), floor_at_start_date=True) == start
+    assert settings.run_start(datetime(2026, 1, 11, tzinfo=timezone.utc)) == datetime(2026, 1, 8, tzinfo=timezone.utc)
+    assert TapSettings().run_start(None) is None
