@@ -39,7 +39,10 @@ class SalesloftStream(VendorRESTStream):
         def paced(prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
             """Wait for budget if needed, then send."""
             self.rate_budget.before_request()
-            return func(prepared_request, context)
+            try:
+                return func(prepared_request, context)
+            finally:
+                self.rate_budget.after_request()
 
         return super().request_decorator(paced)
 

@@ -23,7 +23,7 @@ import math
 import threading
 import time
 import typing as t
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 import requests
@@ -65,7 +65,12 @@ class RateBudget:
         self.last_cost = 1
         self.server_time: datetime | None = None
         self.waits: list[float] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # also signalled when a call in flight is answered
+        self._in_flight = 0  # calls reserved and not yet answered
+        self._lowest_reported: int | None = None  # lowest remaining Salesloft reported this minute
+        self._wait_lock = threading.Lock()  # one waiter sleeps; the others wait for it, then go on
+        self._minutes_waited = 0  # bumped by every wait into a next minute
+        self._fresh_from: datetime | None = None  # answers dated before this are from a minute already waited out
 
     def observe(self, response: requests.Response) -> None:
         """Read the rate headers and ``Date`` of any Salesloft answer.
@@ -80,6 +85,8 @@ class RateBudget:
                 server_time = parsedate_to_datetime(headers["Date"]).astimezone(timezone.utc)
             except (KeyError, TypeError, ValueError):
                 server_time = None
+            if server_time is not None and self._fresh_from is not None and server_time < self._fresh_from:
+                return  # answered before the minute we waited out: its numbers are stale
             same_minute = (server_time is not None and self.server_time is not None
                            and server_time.replace(second=0, microsecond=0)
                            == self.server_time.replace(second=0, microsecond=0))
@@ -87,6 +94,8 @@ class RateBudget:
                 reported = int(headers["x-ratelimit-remaining-minute"])
                 keep_lower = same_minute and self.remaining is not None
                 self.remaining = min(reported, self.remaining) if keep_lower else reported  # type: ignore[type-var]
+                lowest = self._lowest_reported if same_minute and self._lowest_reported is not None else reported
+                self._lowest_reported = min(lowest, reported)
             if headers.get("x-ratelimit-endpoint-cost", "").isdigit():
                 self.last_cost = int(headers["x-ratelimit-endpoint-cost"])
                 if headers.get("x-ratelimit-remaining-minute", "").isdigit():
@@ -110,20 +119,38 @@ class RateBudget:
         now = self.server_time or datetime.now(timezone.utc)
         return 61.0 - now.second - now.microsecond / 1e6
 
-    def wait_for_next_minute(self, reason: str) -> None:
-        """Sleep into the next rate-limit minute and forget this minute's numbers."""
-        seconds = self.seconds_to_next_minute()
-        logger.info("Salesloft rate budget: %s; waiting %.0f s for the next minute", reason, seconds)
-        self.waits.append(seconds)
-        self.sleep(seconds)
+    def wait_for_next_minute(self, reason: str, seen: int | None = None) -> None:
+        """Sleep into the next rate-limit minute and forget this minute's numbers.
+
+        Concurrent workers that decide to wait in the same minute sleep once
+        together: the first sleeps, the others wait for it and then go on
+        without sleeping again (``seen``: the wait count when the caller decided).
+        """
         with self._lock:
-            self.remaining = None
+            seen = self._minutes_waited if seen is None else seen
+        with self._wait_lock:
+            if self._minutes_waited != seen:
+                return  # another worker already waited into a new minute
+            seconds = self.seconds_to_next_minute()
+            logger.info("Salesloft rate budget: %s; waiting %.0f s for the next minute", reason, seconds)
+            self.waits.append(seconds)
+            self.sleep(seconds)
+            with self._lock:
+                self.remaining = None
+                self._lowest_reported = None
+                self._minutes_waited += 1
+                if self.server_time is not None:
+                    self._fresh_from = self.server_time.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
     def before_request(self, cost: int = 1) -> None:
         """Reserve this call's points, waiting for the next minute if they would eat into the reserve.
 
         Thread-safe: concurrent workers each reserve their points under the
-        lock, so together they never spend more than the budget allows.
+        lock, so together they never spend more than the budget allows. Our
+        own count (points reserved by calls in flight) is pessimistic, so
+        before waiting out a minute the calls still in flight are let finish
+        and Salesloft's own lowest figure of this minute decides. Every call
+        reserved must be closed with ``after_request``.
         """
         while True:
             with self._lock:
@@ -133,5 +160,22 @@ class RateBudget:
                 if remaining is None or remaining - need >= reserve:
                     if remaining is not None:
                         self.remaining = remaining - need
+                    self._in_flight += 1
                     return
-            self.wait_for_next_minute(f"{remaining} points left, keeping {reserve} in reserve")
+                if self._in_flight > 0:
+                    self._lock.wait(timeout=1.0)  # an answer may show more points than we counted
+                    continue
+                seen = self._minutes_waited
+            self.wait_for_next_minute(f"{remaining} points left, keeping {reserve} in reserve", seen)
+
+    def after_request(self) -> None:
+        """A call reserved by ``before_request`` is answered (or failed).
+
+        With no call left in flight, Salesloft's lowest reported figure of this
+        minute replaces our own count (it has seen every call of ours).
+        """
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            if self._in_flight == 0 and self._lowest_reported is not None and self.remaining is not None:
+                self.remaining = self._lowest_reported
+            self._lock.notify_all()
