@@ -28,6 +28,7 @@ import jwt
 import requests
 from singer_sdk.authenticators import APIAuthenticatorBase, OAuthAuthenticator
 from singer_sdk.exceptions import FatalAPIError
+from typing_extensions import override
 
 from taps.common.redact import redact
 from taps.common.retry import RetryPolicy, parse_retry_after
@@ -211,6 +212,7 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         """Values that must never appear in output: the secret and the current token."""
         return [s for s in (self.client_secret, self.access_token) if s]
 
+    @override
     @property
     def oauth_request_body(self) -> dict[str, t.Any]:
         """The form body of the token request."""
@@ -223,6 +225,7 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         body.update(self.extra_body)
         return body
 
+    @override
     def is_token_valid(self) -> bool:
         """True while a token exists and is more than ``renew_before_seconds`` from expiry."""
         if self.access_token is None or self._minted_at is None:
@@ -231,6 +234,7 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         margin = min(self.renew_before_seconds, lifetime / 2)
         return time.monotonic() - self._minted_at < lifetime - margin
 
+    @override
     def update_access_token(self) -> None:
         """Request a new token from ``token_url``.
 
@@ -293,6 +297,7 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
             f"{body}. Check {self.settings_hint} (and token_url)."
         )
 
+    @override
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Set ``Authorization: Bearer <token>``, minting or renewing the token first if needed."""
         with self._token_lock:
@@ -377,6 +382,7 @@ class HS256JWTAuthenticator(APIAuthenticatorBase):
         payload = {**self.claims, "iat": now, "exp": now + self.lifetime_seconds, "jti": uuid.uuid4().hex}
         return jwt.encode(payload, self.secret, algorithm="HS256")
 
+    @override
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Add the signed token header and the fixed headers."""
         request.headers.update(self.extra_headers)

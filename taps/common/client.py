@@ -28,6 +28,7 @@ import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from typing_extensions import override
 
 from taps.common.http import lean_session
 from taps.common.redact import redact
@@ -99,16 +100,19 @@ class VendorRESTStream(BookmarkHook, RESTStream):
         """The tap's typed settings (``taps.common.settings``); vendor streams narrow the type."""
         return self.vendor_tap.settings
 
+    @override
     @property
     def url_base(self) -> str:
         """The ``api_url`` setting, without a trailing slash."""
         return self.settings.api_url.rstrip("/")
 
+    @override
     @property
     def authenticator(self) -> TapAuthenticator:
         """The tap's single authenticator (one token per process)."""
         return self.vendor_tap.authenticator
 
+    @override
     @property
     def timeout(self) -> int:
         """Seconds to wait for a response (setting ``request_timeout``)."""
@@ -119,14 +123,17 @@ class VendorRESTStream(BookmarkHook, RESTStream):
         """The tap's shared ``RequestGate`` (one ``Retry-After`` for every worker)."""
         return self.vendor_tap.request_gate
 
+    @override
     def backoff_max_tries(self) -> int:
         """Attempts per request: the first plus ``max_retries``."""
         return 1 + self.settings.max_retries
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         """No extra jitter: ``retry_wait`` adds its own, and keeps server-requested waits exact."""
         return value
 
+    @override
     def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
         """Yield the wait before each retry, computed from the exception by ``retry_wait``."""
         attempt = 0
@@ -163,6 +170,7 @@ class VendorRESTStream(BookmarkHook, RESTStream):
         """Seconds the vendor asked us to wait, from ``Retry-After``; ``None`` if it did not say."""
         return parse_retry_after(response.headers.get("Retry-After"))
 
+    @override
     @property
     def requests_session(self) -> requests.Session:
         """singer-sdk's session with the proxy environment read once (``taps.common.http``),
@@ -173,6 +181,7 @@ class VendorRESTStream(BookmarkHook, RESTStream):
         count_responses(session, tally_for(self))
         return session
 
+    @override
     def request_decorator(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
         """singer-sdk's retry decorator, without the backoff library's own log lines.
 
@@ -204,6 +213,7 @@ class VendorRESTStream(BookmarkHook, RESTStream):
             logger=None,
         )(gated)
 
+    @override
     def backoff_handler(self, details: Details) -> None:
         """Log each retry once, without URLs' query strings or secrets, and count it."""
         tally_for(self).retries += 1
@@ -230,6 +240,7 @@ class VendorRESTStream(BookmarkHook, RESTStream):
             return self.settings.run_start(None)
         return self.settings.run_start(self.get_starting_timestamp(context))
 
+    @override
     def bookmark_record(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
         """Advance the bookmark, never moving it back.
 
@@ -277,6 +288,7 @@ class VendorRESTStream(BookmarkHook, RESTStream):
         """What the user should do about this error response; vendors override."""
         return ""
 
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         """``"<Vendor> API answered <status> <reason> for <METHOD> <path>: <vendor text>. <hint>"``,
         redacted (no query string, no secret)."""
@@ -291,6 +303,7 @@ class VendorRESTStream(BookmarkHook, RESTStream):
             msg += f". {hint}"
         return self.safe_message(msg)
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Sort a response into success, retry or fatal.
 

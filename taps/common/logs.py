@@ -21,6 +21,7 @@ import logging
 import os
 
 from singer_sdk.metrics import METRICS_LOGGER_NAME
+from typing_extensions import override
 
 METRICS_SWITCH = "TAPS_LOG_METRICS"
 _ON = {"1", "true", "on", "yes"}
@@ -51,6 +52,7 @@ class PartitionChatterFilter(logging.Filter):
         super().__init__()
         self.seen: set[str] = set()
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         """``False`` for a per-partition line at INFO when DEBUG is off."""
         if record.levelno != logging.INFO or logging.getLogger().getEffectiveLevel() <= logging.DEBUG:

@@ -17,6 +17,7 @@ import typing as t
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import SchemaMessage, StateMessage
+from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
@@ -30,6 +31,7 @@ class LeanWriter(MsgSpecWriter):
     gets the same line decoded as UTF-8.
     """
 
+    @override
     def write_message(self, message: Message) -> None:
         """Write one message as a JSON line; flush after STATE messages."""
         out = sys.stdout

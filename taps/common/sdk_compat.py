@@ -28,6 +28,7 @@ from __future__ import annotations
 import typing as t
 
 from singer_sdk import Stream
+from typing_extensions import override
 
 if t.TYPE_CHECKING:
     import requests
@@ -83,6 +84,7 @@ class BookmarkHook(Stream):
     empty window). The default is singer-sdk's own step.
     """
 
+    @override
     def _increment_stream_state(self, latest_record: Record, *, context: Context | None = None) -> None:
         """singer-sdk's private per-record hook: hands over to ``bookmark_record``."""
         self.bookmark_record(latest_record, context=context)

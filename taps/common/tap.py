@@ -14,6 +14,7 @@ from functools import cached_property
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from typing_extensions import override
 
 from taps.common.concurrency import DEFAULT_MAX_CONCURRENCY, FanOut, RequestGate
 from taps.common.logs import quiet_sdk_logging
@@ -186,7 +187,8 @@ class VendorTap(Tap):
         """What this run did, per stream (printed at the end of ``sync_all``)."""
         return RunSummary(self.name)
 
-    def write_message(self, message: t.Any) -> None:  # type: ignore[misc]  # final in singer-sdk; no record hook
+    @override  # type: ignore[misc]  # final in singer-sdk; no record hook
+    def write_message(self, message: t.Any) -> None:
         """Write a Singer message, counting RECORD messages into the run summary.
 
         A stream's second and later SCHEMA messages in a run are dropped (``SchemaOnce``).
@@ -201,7 +203,8 @@ class VendorTap(Tap):
             stream = self.streams.get(stream_name)
             self.run_summary.tally(stream_name).add_record(record, stream.replication_key if stream else None)
 
-    def sync_all(self) -> None:  # type: ignore[misc]  # final in singer-sdk; no after-sync hook
+    @override  # type: ignore[misc]  # final in singer-sdk; no after-sync hook
+    def sync_all(self) -> None:
         """``sync_streams()``, then log the run summary (also when the sync fails).
 
         Each stream's SCHEMA message is written once in this run.

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from http import HTTPStatus
 
 from singer_sdk.exceptions import FatalAPIError
+from typing_extensions import override
 
 from taps.common.client import MAX_BODY_QUOTE, VendorRESTStream
 from taps.common.schemas import schema_directory
@@ -71,10 +72,12 @@ class FoundryStream(VendorRESTStream):
     vendor = "Palantir Foundry"
     extra_retry_statuses: t.Sequence[int] = [HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE]
 
-    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:  # noqa: ARG002
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         """``preview=true`` on every call: the AIP Agents endpoints are preview-only."""
         return {"preview": "true"}
 
+    @override
     def vendor_error_text(self, response: requests.Response) -> str:
         """``"<errorName> (<errorCode>, errorInstanceId <id>) parameters {...}"`` for a
         Foundry error body; the base class's text otherwise."""
@@ -87,6 +90,7 @@ class FoundryStream(VendorRESTStream):
             text += f" parameters {json.dumps(parameters, ensure_ascii=False)[:MAX_BODY_QUOTE]}"
         return text
 
+    @override
     def error_hint(self, response: requests.Response) -> str:
         """What to do about a Foundry error, by ``errorName`` then status."""
         error = FoundryError.of(response)
@@ -109,6 +113,7 @@ class FoundryStream(VendorRESTStream):
                     "Ontology resources the agent uses, and make sure the calling user can use the agent")
         return ""
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Like the base class, plus: ``InvalidPageToken`` raises ``PageTokenRejected``;
         ``SessionNotFound``/``ContentNotFound`` raise ``SessionGone``.

@@ -24,6 +24,7 @@ import typing as t
 from singer_sdk import StreamSchema
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import JSONPathPaginator
+from typing_extensions import override
 
 from taps.common.concurrency import FanOutChild, FanOutParent
 from taps.common.summary import report_gap
@@ -66,15 +67,18 @@ class SessionsStream(FanOutParent, FoundryStream):
     records_jsonpath = "$.data[*]"
     schema = StreamSchema(SCHEMAS)
 
+    @override
     @property
     def partitions(self) -> list[dict]:
         """One context per configured agent, ``{"agent_rid": ...}``, duplicates dropped."""
         return [{"agent_rid": rid} for rid in dict.fromkeys(self.config["agent_rids"])]
 
+    @override
     def get_new_paginator(self) -> JSONPathPaginator:
         """Follow ``nextPageToken`` until it is absent or empty."""
         return JSONPathPaginator("$.nextPageToken")
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict[str, t.Any]:
         """``pageSize`` (setting ``page_size``), ``pageToken`` after the first page, ``preview=true``."""
         return {
@@ -88,6 +92,7 @@ class SessionsStream(FanOutParent, FoundryStream):
         minus ``lookback_days``; ``None`` reads every session."""
         return self.get_lookback_start(context)
 
+    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """List the agent's sessions completely, then yield them newest first.
 
@@ -146,7 +151,8 @@ class SessionsStream(FanOutParent, FoundryStream):
         record["updated_time"] = bookmark_time(parse_timestamp(raw)) if raw else None
         return record
 
-    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002
+    @override
+    def get_child_context(self, record: dict, context: Context | None) -> dict:
         """Context for ``session_exchanges``: the agent, the session and its update time."""
         return {
             "agent_rid": record["agent_rid"],
@@ -172,6 +178,7 @@ class SessionExchangesStream(FanOutChild, FoundryStream):
     records_jsonpath = "$.exchanges[*]"
     schema = StreamSchema(SCHEMAS)
 
+    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """One record per exchange; nothing (with a warning) if the session is gone."""
         try:
@@ -181,11 +188,13 @@ class SessionExchangesStream(FanOutChild, FoundryStream):
                                 (context or {}).get("session_rid"), exc)
             report_gap(self, f"session {(context or {}).get('session_rid')}", "retention", str(exc))
 
+    @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         """Number the exchanges 0, 1, ... in the order Foundry returns them (chronological)."""
         for index, exchange in enumerate(super().parse_response(response)):
             yield {"exchange_index": index, **exchange}
 
+    @override
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Add the parent keys: ``session_rid``, ``agent_rid``, ``session_updated_time``."""
         context = context or {}

@@ -12,6 +12,7 @@ import typing as t
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
+from typing_extensions import override
 
 from taps.common.auth import ClientCredentialsAuthenticator, StaticBearerAuthenticator
 from taps.common.concurrency import concurrency_setting
@@ -68,6 +69,7 @@ class TapFoundryAIP(VendorTap):
         concurrency_setting(),
     )
 
+    @override
     def config_errors(self) -> list[str]:
         """Cross-field checks: one auth mode, a usable api_url, non-empty agent_rids."""
         errors = []
@@ -90,6 +92,7 @@ class TapFoundryAIP(VendorTap):
             errors.append(f"agent_rids has values that are not Foundry RIDs (ri.…): {', '.join(bad[:3])}.")
         return errors
 
+    @override
     def build_authenticator(self) -> t.Any:
         """``StaticBearerAuthenticator`` for ``token``, else client credentials with
         scope ``api:aip-agents-read`` at ``token_url``."""
@@ -107,6 +110,7 @@ class TapFoundryAIP(VendorTap):
             settings_hint="client_id and client_secret",
         )
 
+    @override
     def discover_streams(self) -> list:
         """``sessions`` and its child ``session_exchanges``."""
         return [SessionsStream(self), SessionExchangesStream(self)]

@@ -11,6 +11,8 @@ import dataclasses
 import typing as t
 from http import HTTPStatus
 
+from typing_extensions import override
+
 from taps.common.client import VendorAPIError, VendorRESTStream
 from taps.common.settings import TapSettings
 
@@ -81,10 +83,12 @@ class KnovvuStream(VendorRESTStream):
 
     vendor = "Knovvu"
 
+    @override
     def get_new_paginator(self) -> None:
         """One manifest per day: no paging."""
         return
 
+    @override
     def error_hint(self, response: requests.Response) -> str:
         """What to do about a Knovvu error answer."""
         if response.status_code == HTTPStatus.FORBIDDEN:
@@ -95,6 +99,7 @@ class KnovvuStream(VendorRESTStream):
             return "The tap only asks for past UTC days; check the machine's clock"
         return ""
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Sort a manifest answer into success, retry, stop or failure.
 

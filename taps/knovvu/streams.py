@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 
 from singer_sdk import Stream, StreamSchema
+from typing_extensions import override
 
 from taps.common.client import VendorAPIError
 from taps.common.progress import progress_for
@@ -149,7 +150,8 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
                 wait_on(self, exc)
         raise AssertionError  # pragma: no cover
 
-    def get_records(self, context: types.Context | None) -> t.Iterable[dict]:  # noqa: ARG002
+    @override
+    def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
         """Manifests for each day to fetch, oldest first; children download the hours."""
         start, end = self.settings.start_date, self.settings.end_date
         start_day = start.date() if start else None
@@ -259,6 +261,7 @@ class HourlyArchivesStream(_StateMixin, Stream):
         count_responses(fetcher.session, tally)
         return fetcher
 
+    @override
     def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
         """Each link of the day not done yet; an available hour is stored before its record is yielded."""
         assert context is not None  # noqa: S101 - always a child of a manifest
@@ -375,7 +378,8 @@ class HourlyArchivesStream(_StateMixin, Stream):
                     raise
                 wait_on(self, exc)
 
-    def generate_child_contexts(self, record: dict, context: types.Context | None) -> t.Iterable[dict]:  # noqa: ARG002
+    @override
+    def generate_child_contexts(self, record: dict, context: types.Context | None) -> t.Iterable[dict]:
         """Sessions and files exist only for downloaded hours."""
         if (record["date"], record["hour"]) in self.run.extracted:
             yield {"date": record["date"], "hour": record["hour"]}
@@ -390,6 +394,7 @@ class RecordingSessionsStream(_StateMixin, Stream):
     primary_keys = ("date", "hour", "sessionId")
     schema = StreamSchema(SCHEMAS)
 
+    @override
     def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
         """Sessions of the archive just unpacked."""
         assert context is not None  # noqa: S101
@@ -418,6 +423,7 @@ class RecordingFilesStream(_StateMixin, Stream):
     primary_keys = ("sessionId", "messageId", "type")
     schema = StreamSchema(SCHEMAS)
 
+    @override
     def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
         """Files of the archive just unpacked."""
         assert context is not None  # noqa: S101

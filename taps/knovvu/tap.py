@@ -11,6 +11,7 @@ import typing as t
 from functools import cached_property
 
 from singer_sdk import typing as th
+from typing_extensions import override
 
 from taps.common.auth import ClientCredentialsAuthenticator
 from taps.common.tap import (
@@ -73,6 +74,7 @@ class TapKnovvu(VendorTap):
         progress_setting(),
     )
 
+    @override
     def config_errors(self) -> list[str]:
         """Cross-field checks: URLs must be http(s), storage_url non-empty."""
         errors = []
@@ -87,6 +89,7 @@ class TapKnovvu(VendorTap):
             errors.append("end_date must not be before start_date")
         return errors
 
+    @override
     def build_authenticator(self) -> ClientCredentialsAuthenticator:
         """OAuth client credentials, scope ``dataservice_external``, one token per run."""
         return ClientCredentialsAuthenticator(
@@ -105,6 +108,7 @@ class TapKnovvu(VendorTap):
         """State shared by the streams during one sync."""
         return KnovvuRun()
 
+    @override
     def discover_streams(self) -> list[t.Any]:
         """Manifests, hourly archives, recording sessions, recording files."""
         return [
@@ -114,6 +118,7 @@ class TapKnovvu(VendorTap):
             RecordingFilesStream(self),
         ]
 
+    @override
     def sync_streams(self) -> None:
         """Sync, then summarise hour-level errors (the run still exits 0 with state saved)."""
         super().sync_streams()

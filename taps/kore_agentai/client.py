@@ -14,6 +14,7 @@ import typing as t
 from http import HTTPStatus
 
 from singer_sdk.pagination import PageNumberPaginator
+from typing_extensions import override
 
 from taps.common.client import VendorRESTStream
 from taps.common.settings import TapSettings
@@ -40,6 +41,7 @@ class HasMorePaginator(PageNumberPaginator):
     last one, so a vendor answer with a stale ``hasMore`` cannot loop forever.
     """
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         """``hasMore`` from the body, and the current page below ``totalPages`` when given."""
         body = response.json()
@@ -69,15 +71,18 @@ class KoreAgentAIStream(VendorRESTStream):
     http_method = "POST"
     records_jsonpath = "$.results[*]"
 
+    @override
     @property
     def settings(self) -> KoreSettings:
         """The tap's typed settings."""
         return t.cast("KoreSettings", super().settings)
 
+    @override
     def get_new_paginator(self) -> HasMorePaginator:
         """Pages 1, 2, ... while ``hasMore`` (see ``HasMorePaginator``)."""
         return HasMorePaginator(start_value=1)
 
+    @override
     def vendor_error_text(self, response: requests.Response) -> str:
         """Kore's error text: ``{"errors": [{"msg": ...}]}`` or ``{"msg": ..., "code": ...}``."""
         try:
@@ -90,6 +95,7 @@ class KoreAgentAIStream(VendorRESTStream):
                 return "; ".join(texts)
         return super().vendor_error_text(response)
 
+    @override
     def error_hint(self, response: requests.Response) -> str:
         """What to do about a Kore.ai error: credentials and scope, account id, bot id."""
         status = response.status_code

@@ -20,6 +20,7 @@ from datetime import date, datetime
 
 from singer_sdk import Stream, StreamSchema
 from singer_sdk.exceptions import ConfigValidationError
+from typing_extensions import override
 
 from taps.common.schemas import schema_directory
 from taps.common.sdk_compat import write_state_now
@@ -79,6 +80,7 @@ class ConversationsStream(KoreAgentAIStream):
             last = min(last, self.settings.end_date.date())
         return start.date(), last
 
+    @override
     def prepare_request_payload(self, context: Context | None, next_page_token: int | None) -> dict:
         """The documented body: ``from``/``to`` (the window), ``page``, ``limit`` 20, ``includeHistory``."""
         window = context or {}
@@ -95,6 +97,7 @@ class ConversationsStream(KoreAgentAIStream):
         """Ask for messages only when ``include_history`` is on and ``conversation_messages`` is selected."""
         return self.settings.include_history and self.has_selected_descendents
 
+    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """Every conversation from the first window to today, checkpointing after each window.
 
@@ -128,6 +131,7 @@ class ConversationsStream(KoreAgentAIStream):
         if self._window_max is None or moment > self._window_max[0]:
             self._window_max = (moment, value)
 
+    @override
     def bookmark_record(self, latest_record: Record, *, context: Context | None = None) -> None:
         """Do not move the bookmark per record: results are not sorted by
         ``startTime``, so the bookmark moves only in ``_checkpoint``, once a
@@ -147,14 +151,16 @@ class ConversationsStream(KoreAgentAIStream):
 
     # --- records and children -------------------------------------------------
 
-    def post_process(self, row: dict, context: Context | None = None) -> dict | None:  # noqa: ARG002
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Move ``messages`` out of the record, keeping them for ``conversation_messages``."""
         messages = row.pop("messages", None)
         if self.has_selected_descendents:
             self.pending_messages[row["_id"]] = messages or []
         return row
 
-    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002
+    @override
+    def get_child_context(self, record: dict, context: Context | None) -> dict:
         """``{"conversation_record_id": <_id>}``: small, so it can be logged."""
         return {"conversation_record_id": record["_id"]}
 
@@ -176,6 +182,7 @@ class ConversationMessagesStream(Stream):
     state_partitioning_keys: t.ClassVar[list[str]] = []
     schema = StreamSchema(SCHEMAS)
 
+    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """The messages the parent record carried (no HTTP request of its own)."""
         if not context:

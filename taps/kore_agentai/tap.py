@@ -11,6 +11,7 @@ import typing as t
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
+from typing_extensions import override
 
 from taps.common.auth import HS256JWTAuthenticator
 from taps.common.tap import (
@@ -56,6 +57,7 @@ class TapKoreAgentAI(VendorTap):
         *http_settings(),
     )
 
+    @override
     def config_errors(self) -> list[str]:
         """Problems the JSON Schema cannot catch, each naming its setting."""
         errors = []
@@ -82,6 +84,7 @@ class TapKoreAgentAI(VendorTap):
                 errors.append("end_date must be an ISO 8601 date-time, e.g. 2025-10-07T23:59:59Z")
         return errors
 
+    @override
     def build_authenticator(self) -> HS256JWTAuthenticator:
         """``auth``: HS256 JWT with ``appId`` = client_id; ``accountId`` header on every request."""
         return HS256JWTAuthenticator(
@@ -91,6 +94,7 @@ class TapKoreAgentAI(VendorTap):
             extra_headers={"accountId": self.config["account_id"]},
         )
 
+    @override
     def discover_streams(self) -> list[t.Any]:
         """``conversations`` and its child ``conversation_messages``."""
         return [ConversationsStream(self), ConversationMessagesStream(self)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import typing as t
 
 import requests
+from typing_extensions import override
 
 from taps.common.client import VendorAPIError, VendorRESTStream
 from taps.common.schemas import schema_directory
@@ -33,6 +34,7 @@ class SalesloftStream(VendorRESTStream):
         """The tap's shared per-team rate budget."""
         return self._tap.rate_budget  # type: ignore[attr-defined]
 
+    @override
     def request_decorator(self, func: t.Callable) -> t.Callable:
         """Pace every attempt (first and retries) inside the rate budget."""
 
@@ -46,11 +48,13 @@ class SalesloftStream(VendorRESTStream):
 
         return super().request_decorator(paced)
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Record the rate headers, then classify (see ``VendorRESTStream``)."""
         self.rate_budget.observe(response)
         super().validate_response(response)
 
+    @override
     def rate_limit_wait(self, response: requests.Response) -> float | None:
         """On 429 without ``Retry-After``, wait for the next minute (Salesloft's budget window)."""
         wait = super().rate_limit_wait(response)
@@ -59,6 +63,7 @@ class SalesloftStream(VendorRESTStream):
             return 0.0
         return wait
 
+    @override
     def vendor_error_text(self, response: requests.Response) -> str:
         """``error``, or the 422 ``errors`` object as ``field: message; …``."""
         try:
@@ -69,6 +74,7 @@ class SalesloftStream(VendorRESTStream):
             return "; ".join(f"{field} {', '.join(map(str, msgs))}" for field, msgs in body["errors"].items())
         return super().vendor_error_text(response)
 
+    @override
     def error_hint(self, response: requests.Response) -> str:
         """What to do about a Salesloft error."""
         status = response.status_code
@@ -87,6 +93,7 @@ class SalesloftStream(VendorRESTStream):
             return f"Salesloft rejected a request parameter (see above); request was {self.path}"
         return ""
 
+    @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         """Records under ``data``.
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import requests
 from singer_sdk.pagination import BaseAPIPaginator
+from typing_extensions import override
 
 from taps.common.timestamps import parse_timestamp
 
@@ -48,6 +49,7 @@ class UpdatedAtKeysetPaginator(BaseAPIPaginator[KeysetToken]):
         super().__init__(KeysetToken(since))
         self.replication_key = replication_key
 
+    @override
     def get_next(self, response: requests.Response) -> KeysetToken | None:
         """The next position, or ``None`` once Salesloft reports no next page."""
         body = response.json()
@@ -62,6 +64,7 @@ class UpdatedAtKeysetPaginator(BaseAPIPaginator[KeysetToken]):
             return KeysetToken(current.since, current.page + 1, current.skip_ids | tail)
         return KeysetToken(last, 1, frozenset(tail))
 
-    def continue_if_empty(self, response: requests.Response) -> bool:  # noqa: ARG002
+    @override
+    def continue_if_empty(self, response: requests.Response) -> bool:
         """A page whose rows were all emitted already is empty after skipping; ``get_next`` decides."""
         return True

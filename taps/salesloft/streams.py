@@ -28,6 +28,7 @@ import requests
 from singer_sdk import StreamSchema
 from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import JSONPathPaginator
+from typing_extensions import override
 
 from taps.common.client import VendorAPIError
 from taps.common.concurrency import FanOutChild, FanOutParent
@@ -58,13 +59,15 @@ class UpdatedAtStream(SalesloftStream):
         self._skip_ids: frozenset[str] = frozenset()
         self._last_seen: datetime | None = None
 
+    @override
     def get_new_paginator(self) -> UpdatedAtKeysetPaginator:
         """Keyset paginator starting at bookmark − lookback (or start_date)."""
         start = self.get_lookback_start(self.context)
         self._last_seen = None
         return UpdatedAtKeysetPaginator(start.isoformat().replace("+00:00", "Z") if start else None)
 
-    def get_url_params(self, context: Context | None, next_page_token: KeysetToken | None) -> dict[str, t.Any]:  # noqa: ARG002
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: KeysetToken | None) -> dict[str, t.Any]:
         """``sort_by=updated_at``, ascending, 100 per page, ``updated_at[gte]`` from the token."""
         token = next_page_token or KeysetToken(None)
         self._skip_ids = token.skip_ids
@@ -78,6 +81,7 @@ class UpdatedAtStream(SalesloftStream):
             params["updated_at[gte]"] = token.since
         return params
 
+    @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         """Rows not yet emitted at the bound's timestamp, checked to be in ascending order.
 
@@ -104,7 +108,8 @@ class ConversationsStream(FanOutParent, UpdatedAtStream):
     path = "/v2/conversations"
     schema: t.ClassVar[StreamSchema] = StreamSchema(SCHEMAS)
 
-    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002
+    @override
+    def get_child_context(self, record: dict, context: Context | None) -> dict:
         """Children get the conversation id."""
         return {"conversation_id": record["id"]}
 
@@ -122,10 +127,12 @@ class ConversationExtensiveStream(FanOutChild, SalesloftStream):
     state_partitioning_keys: t.ClassVar[list[str]] = []
     schema: t.ClassVar[StreamSchema] = StreamSchema(SCHEMAS)
 
+    @override
     def get_new_paginator(self) -> None:
         """Single object answer: no paging."""
         return
 
+    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """The extensive view; a conversation deleted since it was listed (404) is skipped with a warning."""
         try:
@@ -135,6 +142,7 @@ class ConversationExtensiveStream(FanOutChild, SalesloftStream):
                 raise
             self.logger.warning("Conversation %s is gone (404); no extensive record", (context or {}).get("conversation_id"))
 
+    @override
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Carry the parent key."""
         row["conversation_id"] = (context or {}).get("conversation_id", row.get("id"))
@@ -148,7 +156,8 @@ class TranscriptionsStream(FanOutParent, UpdatedAtStream):
     path = "/v2/transcriptions"
     schema: t.ClassVar[StreamSchema] = StreamSchema(SCHEMAS)
 
-    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002
+    @override
+    def get_child_context(self, record: dict, context: Context | None) -> dict:
         """Sentences are fetched per transcription."""
         return {"transcription_id": record["id"]}
 
@@ -166,14 +175,17 @@ class TranscriptionSentencesStream(FanOutChild, SalesloftStream):
     state_partitioning_keys: t.ClassVar[list[str]] = []
     schema: t.ClassVar[StreamSchema] = StreamSchema(SCHEMAS)
 
+    @override
     def get_new_paginator(self) -> JSONPathPaginator:
         """Page numbers from ``metadata.paging.next_page`` (null on the last page)."""
         return JSONPathPaginator("$.metadata.paging.next_page")
 
-    def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:  # noqa: ARG002
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
         """``per_page=100`` and the page number."""
         return {"per_page": PER_PAGE, "page": next_page_token or 1}
 
+    @override
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Carry the parent key."""
         row["transcription_id"] = (context or {})["transcription_id"]
@@ -233,10 +245,12 @@ class TranscriptionArtifactsStream(SalesloftStream):
         return Download(vendor="Salesloft", policy=self._tap.retry_policy,  # type: ignore[attr-defined]
                         session=session, redact=self.safe_message, on_retry=count_retry)
 
+    @override
     def get_new_paginator(self) -> None:
         """Single object answer: no paging."""
         return
 
+    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """The transcription's artifact, its file stored; nothing once the stream is skipped.
 
@@ -270,6 +284,7 @@ class TranscriptionArtifactsStream(SalesloftStream):
             self.logger.error("transcription_artifacts skipped: %s", why)
             report_gap(self, "transcription artifacts (transcript files)", reason, why)
 
+    @override
     def post_process(self, row: dict, context: Context | None = None) -> dict:
         """Download the file behind ``url`` into storage; the record says where it went, without the URL.
 

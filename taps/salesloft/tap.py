@@ -11,6 +11,7 @@ import typing as t
 from functools import cached_property
 
 from singer_sdk import typing as th
+from typing_extensions import override
 
 from taps.common.auth import ClientCredentialsAuthenticator, StaticBearerAuthenticator
 from taps.common.concurrency import concurrency_setting
@@ -77,6 +78,7 @@ class TapSalesloft(VendorTap):
         concurrency_setting(),
     )
 
+    @override
     def config_errors(self) -> list[str]:
         """Exactly one credential: ``api_key``, or ``client_id`` with ``client_secret``."""
         has_key = bool(self.config.get("api_key"))
@@ -91,6 +93,7 @@ class TapSalesloft(VendorTap):
             return ["client_id is set but client_secret is missing."]
         return []
 
+    @override
     def build_authenticator(self) -> t.Any:
         """Static bearer for an API key; client credentials otherwise."""
         if self.config.get("api_key"):
@@ -118,6 +121,7 @@ class TapSalesloft(VendorTap):
             return None
         return FileStore(str(self.config["storage_url"]))
 
+    @override
     def discover_streams(self) -> list:
         """The five Salesloft streams."""
         return [

@@ -21,6 +21,7 @@ from http import HTTPStatus
 
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from typing_extensions import override
 
 from taps.common.client import VendorRESTStream, sent_authorization
 from taps.common.settings import TapSettings
@@ -153,11 +154,13 @@ class ZoomStream(VendorRESTStream):
         """The tap this stream belongs to, typed (its file store and failure list)."""
         return t.cast("TapZoomAIC", self.vendor_tap)
 
+    @override
     @property
     def settings(self) -> ZoomSettings:
         """The tap's typed settings."""
         return t.cast("ZoomSettings", super().settings)
 
+    @override
     def error_hint(self, response: requests.Response) -> str:
         """What the admin must change, by Zoom error code."""
         code = zoom_error_code(response)
@@ -177,6 +180,7 @@ class ZoomStream(VendorRESTStream):
             return "A next_page_token expired (15 minutes); run again"
         return ""
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Zoom-specific sorting of answers before the shared rules.
 

@@ -28,6 +28,7 @@ from urllib.parse import quote
 from singer_sdk import StreamSchema
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.pagination import JSONPathPaginator
+from typing_extensions import override
 
 from taps.common.redact import strip_query
 from taps.common.schemas import schema_directory
@@ -92,6 +93,7 @@ class UsersStream(ZoomStream):
         """The ``user_ids`` setting (ids or emails); empty means list every user."""
         return list(self.settings.user_ids)
 
+    @override
     @property
     def partitions(self) -> list[dict]:
         """One partition per configured user, else one per status in ``user_statuses``."""
@@ -99,26 +101,31 @@ class UsersStream(ZoomStream):
             return [{"user_ref": ref} for ref in self.user_refs]
         return [{"status": status} for status in self.settings.user_statuses or ("active", "inactive")]
 
+    @override
     @property
     def path(self) -> str:  # type: ignore[override]
         """``/users/{user_ref}`` for configured users, else ``/users``."""
         return "/users/{user_ref}" if self.user_refs else "/users"
 
+    @override
     @property
     def records_jsonpath(self) -> str:
         """A single user object, or the ``users`` array of a page."""
         return "$" if self.user_refs else "$.users[*]"
 
+    @override
     def get_url(self, context: Context | None) -> str:
         """The URL, with an email or id percent-encoded into the path."""
         if context and "user_ref" in context:
             return f"{self.url_base}/users/{quote(str(context['user_ref']), safe='@')}"
         return super().get_url(context)
 
+    @override
     def get_new_paginator(self) -> JSONPathPaginator | None:
         """``next_page_token`` paging for the listing; none for single users."""
         return None if self.user_refs else JSONPathPaginator("$.next_page_token")
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict[str, t.Any]:
         """``status``, ``page_size`` and ``next_page_token`` (identical on every page of a chain)."""
         if not context or "status" not in context:
@@ -136,6 +143,7 @@ class UsersStream(ZoomStream):
     def _seen(self) -> set[str]:
         return set()
 
+    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Each user once. A listing chain is read completely first (its token lives 15 min);
         a configured user Zoom does not know is skipped with a warning."""
@@ -163,7 +171,8 @@ class UsersStream(ZoomStream):
             archives.plan_user(self.get_child_context(user, None))
         return []
 
-    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002
+    @override
+    def get_child_context(self, record: dict, context: Context | None) -> dict:
         """Children get the user's id."""
         return {"user_id": record["id"]}
 
@@ -196,7 +205,8 @@ class ConversationArchivesStream(ZoomStream):
         #: files of the archive being emitted, read by the child streams.
         self.current_files: dict[str, t.Any] = {}
 
-    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:  # noqa: ARG002
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         """``from`` and ``to`` of the request's window (``window_from``/``window_to`` of its context)."""
         if not context or "window_from" not in context:
             return {}
@@ -235,6 +245,7 @@ class ConversationArchivesStream(ZoomStream):
         """Whether attachments are downloaded (selected and ``download_files``)."""
         return bool(self._tap.streams["archive_attachments"].selected) and self.settings.download_files
 
+    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Archives of one user, window by window, oldest first.
 
@@ -404,7 +415,8 @@ class ConversationArchivesStream(ZoomStream):
                        downloaded_at=utc_now_iso())
         return row
 
-    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002
+    @override
+    def get_child_context(self, record: dict, context: Context | None) -> dict:
         """The archive's user and time span (children read ``current_files``)."""
         return {"user_id": record["user_id"], "start_time": record["start_time"], "end_time": record["end_time"]}
 
@@ -430,7 +442,8 @@ class ConversationHistoriesStream(_ArchiveFileStream):
     name = "conversation_histories"
     primary_keys = ("user_id", "start_time", "end_time")
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """The current archive's history record, when it has one."""
         history = self.parent.current_files.get("history")
         if history:
@@ -443,6 +456,7 @@ class ArchiveAttachmentsStream(_ArchiveFileStream):
     name = "archive_attachments"
     primary_keys = ("user_id", "file_id")
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """The current archive's attachments."""
         yield from self.parent.current_files.get("attachments", [])

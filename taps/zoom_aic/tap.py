@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
+from typing_extensions import override
 
 from taps.common.auth import ClientCredentialsAuthenticator
 from taps.common.concurrency import concurrency_setting
@@ -123,6 +124,7 @@ class TapZoomAIC(VendorTap):
         self.file_failures: list[str] = []
         super().__init__(*args, **kwargs)
 
+    @override
     def config_errors(self) -> list[str]:
         """Cross-field checks, each naming its setting."""
         errors = []
@@ -147,6 +149,7 @@ class TapZoomAIC(VendorTap):
             errors.append("user_statuses must name at least one status (active, inactive, pending)")
         return errors
 
+    @override
     def build_authenticator(self) -> ClientCredentialsAuthenticator:
         """Zoom Server-to-Server OAuth (``account_credentials`` grant, HTTP Basic client auth)."""
         return ClientCredentialsAuthenticator(
@@ -166,6 +169,7 @@ class TapZoomAIC(VendorTap):
         """Where downloaded files go (``storage_url``)."""
         return FileStore(t.cast("ZoomSettings", self.settings).storage_url)
 
+    @override
     def discover_streams(self) -> list:
         """users, conversation_archives, conversation_histories, archive_attachments."""
         return [
@@ -175,6 +179,7 @@ class TapZoomAIC(VendorTap):
             ArchiveAttachmentsStream(self),
         ]
 
+    @override
     def sync_streams(self) -> None:
         """Sync every stream; stop cleanly with state saved when Zoom's daily quota
         runs out; fail at the end (state already written) if any file did not download.
