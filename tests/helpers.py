@@ -123,8 +123,9 @@ class CliRun:
 
 
 def run_tap_cli(module: str, config: dict, state: dict | None = None, catalog: dict | None = None,
-                extra_args: t.Sequence[str] = (), timeout: float = 600) -> CliRun:
-    """Run ``python -m <module>`` with the given config/state/catalog files."""
+                extra_args: t.Sequence[str] = (), timeout: float = 600,
+                env: t.Mapping[str, str] | None = None) -> CliRun:
+    """Run ``python -m <module>`` with the given config/state/catalog files (``env``: extra variables)."""
     with tempfile.TemporaryDirectory() as tmp:
         args = [sys.executable, "-m", module]
         for name, payload in (("config", config), ("state", state), ("catalog", catalog)):
@@ -133,7 +134,7 @@ def run_tap_cli(module: str, config: dict, state: dict | None = None, catalog: d
                 path.write_text(json.dumps(payload))
                 args += [f"--{name}", str(path)]
         proc = subprocess.run([*args, *extra_args], capture_output=True, text=True, timeout=timeout,
-                              cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
+                              cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, check=False)
     return CliRun(proc.returncode, parse_singer(proc.stdout) if proc.returncode == 0 else _lenient(proc.stdout), proc.stderr)
 
 

@@ -23,6 +23,7 @@ import time
 import typing as t
 import uuid
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -280,8 +281,13 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         try:
             payload = response.json()
             token = payload["access_token"]
+            if not isinstance(token, str) or not token:
+                raise TypeError("access_token is not a string")
         except (ValueError, KeyError, TypeError) as exc:
-            msg = f"{self.vendor} token endpoint answered without an access_token; check token_url."
+            endpoint = urlsplit(str(self.auth_endpoint))
+            msg = (f"{self.vendor} token endpoint {endpoint.scheme}://{endpoint.netloc}{endpoint.path} answered "
+                   f"{response.status_code} without an access_token (not the OAuth token envelope); check token_url "
+                   "(it defaults from api_url) points at the vendor's token endpoint.")
             raise AuthenticationFailed(msg) from exc
         self.access_token = token
         expires = payload.get("expires_in", self._default_expiration)

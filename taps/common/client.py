@@ -71,6 +71,10 @@ def sent_authorization(response: requests.Response) -> str | None:
     return request.headers.get("Authorization") if request is not None else None
 
 
+class EnvelopeMismatch(FatalAPIError):
+    """A 2xx answer whose body is not the vendor's documented envelope: never "no data"."""
+
+
 class VendorRESTStream(BookmarkHook, RESTStream):
     """Base REST stream: timeouts, retries, Retry-After, redacted vendor errors.
 
@@ -324,11 +328,57 @@ class VendorRESTStream(BookmarkHook, RESTStream):
                 vendor_message=self.safe_message(self.vendor_error_text(response)),
             )
         if self.expect_json:
+            content_type = response.headers.get("Content-Type", "")
+            if content_type.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+                msg = (f"{self.vendor} answered {status} for {self.path} at api_url {self.url_base} with an HTML page, "
+                       "not the documented JSON envelope; nothing was emitted or checkpointed from it. Check that "
+                       "api_url points at the vendor's API (not a proxy, login page or another service)")
+                raise EnvelopeMismatch(self.safe_message(msg))
             try:
-                response.json()
+                body = response.json()
             except ValueError as exc:
-                msg = f"{self.vendor} answered {status} with an incomplete or non-JSON body for {self.path}"
+                msg = (f"{self.vendor} answered {status} with an incomplete or non-JSON body for {self.path} at "
+                       f"api_url {self.url_base}; if this persists, check that api_url points at the vendor's API")
                 raise RetriableAPIError(msg, response) from exc
+            self.check_envelope(body)
         self.authenticator.request_succeeded()
+
+    #: the documented envelope of a 2xx body: required top-level key -> accepted type(s).
+    #: Vendors declare theirs; ``{}`` checks nothing.
+    envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {}
+
+    def documented_envelope(self) -> t.Mapping[str, type | tuple[type, ...]]:
+        """The envelope this request's answer must have (``envelope``; streams whose shape
+        depends on the settings override this)."""
+        return self.envelope
+
+    def check_envelope(self, body: t.Any) -> None:
+        """Refuse a 2xx body that is not the documented envelope (a wrong host, a proxy page, an API change).
+
+        Nothing from such a body is emitted or checkpointed: the run ends here with
+        the bookmark where it was.
+
+        Raises:
+            EnvelopeMismatch: naming the endpoint, ``api_url`` and what was wrong.
+        """
+        envelope = self.documented_envelope()
+        if not envelope:
+            return
+        problem = ""
+        if not isinstance(body, dict):
+            problem = f"a JSON {type(body).__name__}, not an object"
+        else:
+            for key, kinds in envelope.items():
+                if key not in body:
+                    problem = f"no {key!r} member"
+                    break
+                if not isinstance(body[key], kinds):
+                    problem = f"{key!r} is a JSON {type(body[key]).__name__}"
+                    break
+        if problem:
+            msg = (f"{self.vendor} answered 200 for {self.path} at api_url {self.url_base} with a body that is not "
+                   f"the documented envelope ({problem}); nothing was emitted or checkpointed from it. Check that "
+                   "api_url points at the vendor's API (not a proxy, login page or another service)")
+            raise EnvelopeMismatch(self.safe_message(msg))
 
 

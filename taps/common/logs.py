@@ -10,6 +10,9 @@
   a child stream synced once per parent record would otherwise log one line
   per record. The run summary counts the partitions instead. Of "Starting
   incremental sync of 'x' with bookmark value" only the first per stream is kept.
+* singer-sdk's "An unhandled error occurred while syncing 'x'" is written only
+  at DEBUG: an expected failure ends in one ERROR line from ``taps.common.cli``
+  (which names the stream's endpoint), and a real bug keeps its traceback.
 
 Retries are logged once, by ``VendorRESTStream.backoff_handler`` (the
 backoff library's own "Backing off" line is switched off there).
@@ -37,12 +40,16 @@ def metrics_enabled() -> bool:
     return os.environ.get(METRICS_SWITCH, "").strip().lower() in _ON
 
 
+#: singer-sdk's ERROR line before re-raising a stream's failure (the CLI guard writes the one line that matters)
+SYNC_FAILED_TEMPLATE = "An unhandled error occurred while syncing '%s'"
+
 #: singer-sdk lines written once per partition, of which the first per stream is worth reading
 FIRST_ONLY_TEMPLATES = ("Starting incremental sync of '%s' with bookmark value: %s",)
 
 
 class PartitionChatterFilter(logging.Filter):
-    """Drops singer-sdk's once-per-partition INFO lines unless the root logger is at DEBUG.
+    """Drops singer-sdk's once-per-partition INFO lines and its "unhandled error while syncing"
+    ERROR line unless the root logger is at DEBUG.
 
     Of ``FIRST_ONLY_TEMPLATES`` the first line per stream is kept.
     """
@@ -54,8 +61,12 @@ class PartitionChatterFilter(logging.Filter):
 
     @override
     def filter(self, record: logging.LogRecord) -> bool:
-        """``False`` for a per-partition line at INFO when DEBUG is off."""
-        if record.levelno != logging.INFO or logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        """``False`` for a per-partition line at INFO, or the sync-failed line, when DEBUG is off."""
+        if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+            return True
+        if record.msg == SYNC_FAILED_TEMPLATE:
+            return False
+        if record.levelno != logging.INFO:
             return True
         if record.msg in PARTITION_TEMPLATES:
             return False

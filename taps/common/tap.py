@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import typing as t
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
+from taps.common.cli import run_cli_guarded
 from taps.common.concurrency import DEFAULT_MAX_CONCURRENCY, FanOut, RequestGate
 from taps.common.logs import quiet_sdk_logging
 from taps.common.output import LeanWriter, SchemaOnce
 from taps.common.retry import RetryPolicy
 from taps.common.settings import TapSettings
 from taps.common.summary import RunSummary
+from taps.common.timestamps import parse_timestamp
 
 if t.TYPE_CHECKING:
     from taps.common.auth import TapAuthenticator
@@ -117,6 +120,46 @@ def config_schema(*properties: th.Property[t.Any]) -> dict[str, t.Any]:
     return th.PropertiesList(*properties, additional_properties=False).to_dict()
 
 
+URL_SETTINGS = ("api_url", "token_url")
+
+
+def common_config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Checks every tap shares: URL settings are http(s) URLs with a host; ``start_date`` is an
+    ISO 8601 date-time (JSON Schema's ``date-time`` format is not enforced by the validator)."""
+    errors = []
+    for name in URL_SETTINGS:
+        value = config.get(name)
+        if value is None:
+            continue
+        parts = urlsplit(str(value))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            errors.append(f"{name} must be an http(s) URL such as https://api.example.com, not {str(value)[:80]!r}")
+    start = config.get("start_date")
+    if start is not None:
+        try:
+            parse_timestamp(str(start))
+        except (TypeError, ValueError):
+            errors.append(f"start_date must be an ISO 8601 date-time such as 2026-01-01T00:00:00Z, "
+                          f"not {str(start)[:40]!r}")
+    return errors
+
+
+def _named_in(error: str, others: list[str]) -> bool:
+    name = error.split(" ", 1)[0]
+    return any(o.startswith(name) or f" {name} " in o for o in others)
+
+
+def _secrets_of(tap: VendorTap | None) -> list[str]:
+    if tap is None:
+        return []
+    values = [v for k, v in tap.config.items() if isinstance(v, str) and k in SECRET_SETTINGS]
+    auth = tap.__dict__.get("authenticator")
+    return values + list(getattr(auth, "secrets", []) or [])
+
+
+SECRET_SETTINGS = ("api_key", "token", "client_secret", "client_id", "account_id")
+
+
 class VendorTap(Tap):
     """A tap with one shared authenticator and cross-field config checks.
 
@@ -143,14 +186,36 @@ class VendorTap(Tap):
         """
         super().__init__(*args, **kwargs)
         quiet_sdk_logging()
+        VendorTap.running[type(self).__name__] = self
         if kwargs.get("validate_config", True):
-            errors = self.config_errors()
+            own = self.config_errors()
+            errors = [e for e in common_config_errors(self.config) if not _named_in(e, own)] + own
             if errors:
                 raise ConfigValidationError("Config validation failed", errors=errors)
+
+    #: class name -> the instance the CLI built (so an expected failure can name the setting at fault).
+    running: t.ClassVar[dict[str, VendorTap]] = {}
 
     def config_errors(self) -> list[str]:
         """Cross-field problems with the config, one message per problem."""
         return []
+
+    @classmethod
+    @override
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        """The singer-sdk command, with expected failures (bad config, refused credentials,
+        vendor errors, unreachable or wrong host) ending in one line and exit code 1
+        (see ``taps.common.cli``)."""
+
+        def config() -> dict[str, t.Any]:
+            tap = VendorTap.running.get(cls.__name__)
+            return dict(tap.config) if tap is not None else {}
+
+        def run() -> None:
+            super(VendorTap, cls).invoke(*args, **kwargs)
+
+        run_cli_guarded(run, logger=cls.logger, vendor=cls.name, config=config,
+                        secrets=lambda: _secrets_of(VendorTap.running.get(cls.__name__)))
 
     def build_authenticator(self) -> TapAuthenticator:
         """The authenticator every stream shares (see ``taps.common.auth``)."""

@@ -58,6 +58,7 @@ class SessionsStream(FanOutParent, FoundryStream):
     pageToken, preview=true). Records keep Foundry's fields and add
     ``agent_rid`` and ``updated_time`` (the replication key).
     """
+    envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"data": list}
 
     name = "sessions"
     path = "/api/v2/aipAgents/agents/{agent_rid}/sessions"
@@ -169,6 +170,7 @@ class SessionExchangesStream(FanOutChild, FoundryStream):
     ``exchange_index`` (Foundry gives exchanges no id). A session that expired
     between listing and reading (``SessionNotFound``) is logged and skipped.
     """
+    envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"exchanges": list}
 
     name = "session_exchanges"
     parent_stream_type = SessionsStream

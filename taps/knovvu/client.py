@@ -80,6 +80,7 @@ class KnovvuStream(VendorRESTStream):
     ``RateLimited`` on 429 (the caller decides to stop or wait), and
     ``VendorAPIError`` with a hint on 400/403.
     """
+    envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"date": str, "links": list}
 
     vendor = "Knovvu"
 

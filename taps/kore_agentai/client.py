@@ -66,6 +66,7 @@ class KoreSettings(TapSettings):
 
 class KoreAgentAIStream(VendorRESTStream):
     """Base for Kore.ai Agent AI streams: POST with a JSON body, ``results`` envelope."""
+    envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"results": list}
 
     vendor = "Kore.ai"
     http_method = "POST"

@@ -25,6 +25,8 @@ PER_PAGE = 100  # the documented maximum
 
 class SalesloftStream(VendorRESTStream):
     """Base for every Salesloft stream."""
+    #: list endpoints answer ``{"data": [...], "metadata": {...}}``; single-record ones ``{"data": {...}}``
+    envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"data": list}
 
     vendor = "Salesloft"
     records_jsonpath = "$.data[*]"

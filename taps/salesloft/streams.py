@@ -121,6 +121,7 @@ class ConversationExtensiveStream(FanOutChild, SalesloftStream):
     """
 
     name = "conversation_extensive"
+    envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"data": dict}
     path = "/v2/conversations/{conversation_id}/extensive"
     parent_stream_type = ConversationsStream
     primary_keys: t.ClassVar[list[str]] = ["id"]
@@ -216,6 +217,7 @@ class TranscriptionArtifactsStream(SalesloftStream):
     """
 
     name = "transcription_artifacts"
+    envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"data": dict}
     path = "/v2/transcriptions/{transcription_id}/artifact"
     parent_stream_type = TranscriptionsStream
     primary_keys: t.ClassVar[list[str]] = ["transcription_id"]

@@ -88,6 +88,11 @@ class UsersStream(ZoomStream):
     schema = StreamSchema(SCHEMAS)
     required_scopes = USER_SCOPES
 
+    @override
+    def documented_envelope(self) -> t.Mapping[str, type | tuple[type, ...]]:
+        """A page of ``GET /users`` has ``users``; ``GET /users/{id}`` is one user with an ``id``."""
+        return {"id": str} if self.user_refs else {"users": list}
+
     @property
     def user_refs(self) -> list[str]:
         """The ``user_ids`` setting (ids or emails); empty means list every user."""
@@ -184,6 +189,7 @@ class ConversationArchivesStream(ZoomStream):
     archive advance the bookmark too (to their ``to``), so the next run asks
     only for what is new.
     """
+    envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"user_id": str, "start_time": str, "end_time": str}
 
     name = "conversation_archives"
     parent_stream_type = UsersStream
