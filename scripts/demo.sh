@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false
-.venv/bin/meltano install
 mkdir -p output
+# plugin installation lines go to output/install.log (shown only when it fails)
+.venv/bin/meltano install > output/install.log 2>&1 || { echo "meltano install failed; see output/install.log:" >&2; tail -n 20 output/install.log >&2; exit 1; }
 rm -f output/sandbox.json
 .venv/bin/python -m sandboxes --ready-file output/sandbox.json > output/sandbox.log 2>&1 &
 SANDBOX_PID=$!

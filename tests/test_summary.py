@@ -175,3 +175,18 @@ def test_download_progress_logs_at_most_every_interval_with_bytes_total_and_rate
     slow(3_000_000, None)
     assert [r.getMessage() for r in caplog.records] == [
         "Downloading Salesloft artifact a1: 3.0 MB (size not announced), 250.0 kB/s"]
+
+
+def test_startup_chatter_is_debug_only_and_the_unsorted_warning_is_written_once_per_run() -> None:
+    from sandboxes.foundry_aip import FoundryAIPSandbox
+
+    app = FoundryAIPSandbox()
+    with SandboxServer(app) as server:
+        config = {**app.demo_config(server.url), "retry_base_seconds": 0.01}
+        result = run_tap_cli("taps.foundry_aip", config)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert summary_from(result.stderr)["streams"]["sessions"]["records"] > 0
+    assert len(config["agent_rids"]) >= 2  # two partitions, each would have warned
+    assert result.stderr.count("Stream is assumed to be unsorted") == 1, result.stderr
+    assert "as child stream to" not in result.stderr
+    assert "Skipping parse of env var settings" not in result.stderr

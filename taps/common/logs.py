@@ -13,6 +13,12 @@
 * singer-sdk's "An unhandled error occurred while syncing 'x'" is written only
   at DEBUG: an expected failure ends in one ERROR line from ``taps.common.cli``
   (which names the stream's endpoint), and a real bug keeps its traceback.
+* singer-sdk's start-up lines that say nothing to an operator ("Skipping parse
+  of env var settings...", "Added 'x' as child stream to 'y'"; Meltano starts
+  each tap twice, so they came twice) are written only at DEBUG.
+* singer-sdk's warning "Stream is assumed to be unsorted, progress is not
+  resumable if interrupted", written once per partition (Foundry: once per
+  agent), is written once per run.
 
 Retries are logged once, by ``VendorRESTStream.backoff_handler`` (the
 backoff library's own "Backing off" line is switched off there).
@@ -32,7 +38,11 @@ _ON = {"1", "true", "on", "yes"}
 PARTITION_TEMPLATES = (
     "Beginning sync of '%s' in %s mode with context keys: %s",
     "Pagination stopped after %d pages because no records were found in the last response",
+    "Skipping parse of env var settings...",
+    "Added '%s' as child stream to '%s'",
 )
+#: singer-sdk warnings repeated once per partition: the first is kept, the repeats dropped
+ONCE_PER_RUN_WARNINGS = ("Stream is assumed to be unsorted, progress is not resumable if interrupted",)
 
 
 def metrics_enabled() -> bool:
@@ -51,21 +61,28 @@ class PartitionChatterFilter(logging.Filter):
     """Drops singer-sdk's once-per-partition INFO lines and its "unhandled error while syncing"
     ERROR line unless the root logger is at DEBUG.
 
-    Of ``FIRST_ONLY_TEMPLATES`` the first line per stream is kept.
+    Of ``FIRST_ONLY_TEMPLATES`` the first line per stream is kept, of
+    ``ONCE_PER_RUN_WARNINGS`` the first line (at any level).
     """
 
     def __init__(self) -> None:
         """Start with no stream seen."""
         super().__init__()
         self.seen: set[str] = set()
+        self.warned: set[str] = set()
 
     @override
     def filter(self, record: logging.LogRecord) -> bool:
-        """``False`` for a per-partition line at INFO, or the sync-failed line, when DEBUG is off."""
+        """``False`` for a per-partition line at INFO, the sync-failed line and a repeated warning, when DEBUG is off."""
         if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
             return True
         if record.msg == SYNC_FAILED_TEMPLATE:
             return False
+        if record.msg in ONCE_PER_RUN_WARNINGS:
+            if record.msg in self.warned:
+                return False
+            self.warned.add(record.msg)
+            return True
         if record.levelno != logging.INFO:
             return True
         if record.msg in PARTITION_TEMPLATES:

@@ -184,8 +184,9 @@ class VendorTap(Tap):
         Raises:
             ConfigValidationError: a setting is missing, malformed or inconsistent.
         """
+        quiet_sdk_logging()  # before the SDK's start-up lines
         super().__init__(*args, **kwargs)
-        quiet_sdk_logging()
+        quiet_sdk_logging()  # again, in case the SDK set up logging itself
         VendorTap.running[type(self).__name__] = self
         if kwargs.get("validate_config", True):
             own = self.config_errors()
