@@ -19,6 +19,7 @@ from typing_extensions import override
 
 from taps.common.cli import run_cli_guarded
 from taps.common.concurrency import DEFAULT_MAX_CONCURRENCY, FanOut, RequestGate
+from taps.common.handoff import Handoff
 from taps.common.logs import quiet_sdk_logging
 from taps.common.output import LeanWriter, SchemaOnce
 from taps.common.retry import RetryPolicy
@@ -231,6 +232,11 @@ class VendorTap(Tap):
     def fan_out(self) -> FanOut:
         """The pool for child requests run ahead (setting ``max_concurrency``; 1 where a tap has no such setting)."""
         return FanOut(self.settings.max_concurrency or DEFAULT_MAX_CONCURRENCY)
+
+    @cached_property
+    def handoff(self) -> Handoff:
+        """Parent-to-child payloads of the records being emitted (``taps.common.handoff``)."""
+        return Handoff()
 
     @cached_property
     def request_gate(self) -> RequestGate:

@@ -28,6 +28,7 @@ from singer_sdk import Stream, StreamSchema
 from typing_extensions import override
 
 from taps.common.client import VendorAPIError
+from taps.common.handoff import PayloadChild, PayloadParent
 from taps.common.progress import progress_for
 from taps.common.redact import strip_query
 from taps.common.schemas import schema_directory
@@ -66,7 +67,6 @@ class KnovvuRun:
 
     Attributes:
         manifests: day -> the manifest being worked on.
-        extracted: ``(day, hour)`` -> unpacked archive, until its children are emitted.
         day_ok: day -> whether every hour of it is done (set by ``hourly_archives``).
         stopped: why the run stopped early (rate limit), or ``""``.
         errors: hour-level errors (corrupt archive, size mismatch ...).
@@ -74,7 +74,6 @@ class KnovvuRun:
     """
 
     manifests: dict[str, dict] = field(default_factory=dict)
-    extracted: dict[tuple[str, str], StoredArchive] = field(default_factory=dict)
     day_ok: dict[str, bool] = field(default_factory=dict)
     stopped: str = ""
     errors: list[str] = field(default_factory=list)
@@ -94,12 +93,12 @@ class _StateMixin(Stream):
     @property
     def run(self) -> KnovvuRun:
         """The run shared by every stream of this tap."""
-        return self._tap.run  # type: ignore[attr-defined]
+        return tap_of(self).run  # type: ignore[attr-defined]
 
     @property
     def manifest_stream(self) -> DailyRecordingManifestsStream:
         """The ``daily_recording_manifests`` stream instance (owner of the state)."""
-        return t.cast("DailyRecordingManifestsStream", self._tap.streams["daily_recording_manifests"])
+        return t.cast("DailyRecordingManifestsStream", tap_of(self).streams["daily_recording_manifests"])
 
 
 class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
@@ -224,7 +223,7 @@ def wait_on(stream: _StateMixin, exc: RateLimited) -> None:
     time.sleep(seconds)
 
 
-class HourlyArchivesStream(_StateMixin, Stream):
+class HourlyArchivesStream(_StateMixin, PayloadParent):
     """One record per manifest link (day + hour); available hours are downloaded and unpacked.
 
     Primary key ``(date, hour)``. ``url`` is recorded without its query string.
@@ -273,6 +272,7 @@ class HourlyArchivesStream(_StateMixin, Stream):
         if len(listed) < 24:  # noqa: PLR2004
             self.logger.info("Knovvu manifest for %s lists %d of 24 hours: %s", day, len(listed), ", ".join(listed))
         ok = True
+        stored: StoredArchive | None
         for hour in listed:
             if hour in done:
                 continue
@@ -282,6 +282,7 @@ class HourlyArchivesStream(_StateMixin, Stream):
             link = self.current_link(day, hour)
             record = self.base_record(day, link)
             status = link.get("status")
+            stored = None
             if status == "available" and link.get("url"):
                 try:
                     stored = self.fetch(day, hour)
@@ -295,15 +296,14 @@ class HourlyArchivesStream(_StateMixin, Stream):
                     report_gap(self, f"hour {day} {hour}", "error", f"{exc}; retried next run")
                     ok = False
                     continue
-                self.run.extracted[(day, hour)] = stored
                 record.update(self.archive_fields(stored))
             elif status != "no_data":
                 self.logger.warning("Knovvu hour %s %s has status %r; it is retried next run", day, hour, status)
                 report_gap(self, f"hour {day} {hour}", "error", f"status {status!r}; retried next run")
                 ok = False
                 continue
-            yield record
-            self.run.extracted.pop((day, hour), None)
+            with self.hand_to_children({"date": day, "hour": hour}, stored):  # the unpacked archive, if any
+                yield record
             progress.mark_hour(day, hour)
             self.flush_state()
         self.run.day_ok[day] = ok
@@ -381,24 +381,23 @@ class HourlyArchivesStream(_StateMixin, Stream):
     @override
     def generate_child_contexts(self, record: dict, context: types.Context | None) -> t.Iterable[dict]:
         """Sessions and files exist only for downloaded hours."""
-        if (record["date"], record["hour"]) in self.run.extracted:
-            yield {"date": record["date"], "hour": record["hour"]}
+        child_context = {"date": record["date"], "hour": record["hour"]}
+        if self.handing_to(child_context):
+            yield child_context
 
 
-class RecordingSessionsStream(_StateMixin, Stream):
+class RecordingSessionsStream(_StateMixin, PayloadChild):
     """One record per session in an hour's ``metadata.json``. Primary key ``(date, hour, sessionId)``."""
 
     name = "recording_sessions"
     parent_stream_type = HourlyArchivesStream
-    state_partitioning_keys: t.ClassVar[list[str]] = []
     primary_keys = ("date", "hour", "sessionId")
     schema = StreamSchema(SCHEMAS)
 
     @override
-    def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
-        """Sessions of the archive just unpacked."""
-        assert context is not None  # noqa: S101
-        stored = self.run.extracted[(context["date"], context["hour"])]
+    def records_from(self, payload: StoredArchive, context: types.Context) -> t.Iterable[dict]:
+        """Sessions of the archive just unpacked (handed over by ``hourly_archives``)."""
+        stored = payload
         for session in stored.metadata.get("sessions") or []:
             yield {
                 "date": context["date"],
@@ -409,7 +408,7 @@ class RecordingSessionsStream(_StateMixin, Stream):
             }
 
 
-class RecordingFilesStream(_StateMixin, Stream):
+class RecordingFilesStream(_StateMixin, PayloadChild):
     """One record per audio file listed in ``metadata.json``, with where it was stored.
 
     Primary key ``(sessionId, messageId, type)``: stable vendor identifiers
@@ -419,15 +418,13 @@ class RecordingFilesStream(_StateMixin, Stream):
 
     name = "recording_files"
     parent_stream_type = HourlyArchivesStream
-    state_partitioning_keys: t.ClassVar[list[str]] = []
     primary_keys = ("sessionId", "messageId", "type")
     schema = StreamSchema(SCHEMAS)
 
     @override
-    def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
-        """Files of the archive just unpacked."""
-        assert context is not None  # noqa: S101
-        stored = self.run.extracted[(context["date"], context["hour"])]
+    def records_from(self, payload: StoredArchive, context: types.Context) -> t.Iterable[dict]:
+        """Files of the archive just unpacked (handed over by ``hourly_archives``)."""
+        stored = payload
         for session in stored.metadata.get("sessions") or []:
             for meta in session.get("files") or []:
                 where = stored.files.get((str(session.get("sessionId")), str(meta.get("fileName")))) or {}

@@ -18,10 +18,11 @@ from __future__ import annotations
 import typing as t
 from datetime import date, datetime
 
-from singer_sdk import Stream, StreamSchema
+from singer_sdk import StreamSchema
 from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
+from taps.common.handoff import PayloadChild, PayloadParent
 from taps.common.schemas import schema_directory
 from taps.common.sdk_compat import write_state_now
 from taps.common.timestamps import parse_timestamp, utc_now
@@ -37,7 +38,7 @@ MAX_WINDOW_DAYS = 7
 
 
 
-class ConversationsStream(KoreAgentAIStream):
+class ConversationsStream(PayloadParent, KoreAgentAIStream):
     """Agent AI conversation records (``POST .../{botId}/aaconversation``).
 
     Records are the vendor's ``results[]`` without ``messages`` (those go to
@@ -56,7 +57,6 @@ class ConversationsStream(KoreAgentAIStream):
         """Set up the per-window bookkeeping (see ``get_records``)."""
         super().__init__(*args, **kwargs)
         self._window_max: tuple[datetime, str] | None = None
-        self.pending_messages: dict[str, list[dict]] = {}
 
     # --- windows --------------------------------------------------------------
 
@@ -120,7 +120,10 @@ class ConversationsStream(KoreAgentAIStream):
                     continue
                 seen.add(key)
                 self._track(record)
-                yield record
+                messages = record.pop("messages", None)  # to conversation_messages, not in this record
+                payload = (messages or []) if self.has_selected_descendents else None
+                with self.hand_to_children(self.get_child_context(record, None), payload):
+                    yield record
             self._checkpoint()
 
     def _track(self, record: dict) -> None:
@@ -139,7 +142,6 @@ class ConversationsStream(KoreAgentAIStream):
 
     def _checkpoint(self) -> None:
         """Advance the bookmark to the latest ``startTime`` of the finished window and emit STATE."""
-        self.pending_messages.clear()  # any left were of records a stream map filtered out
         if not self.selected or self._window_max is None:
             return
         state = self.stream_state
@@ -152,20 +154,12 @@ class ConversationsStream(KoreAgentAIStream):
     # --- records and children -------------------------------------------------
 
     @override
-    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        """Move ``messages`` out of the record, keeping them for ``conversation_messages``."""
-        messages = row.pop("messages", None)
-        if self.has_selected_descendents:
-            self.pending_messages[row["_id"]] = messages or []
-        return row
-
-    @override
     def get_child_context(self, record: dict, context: Context | None) -> dict:
         """``{"conversation_record_id": <_id>}``: small, so it can be logged."""
         return {"conversation_record_id": record["_id"]}
 
 
-class ConversationMessagesStream(Stream):
+class ConversationMessagesStream(PayloadChild):
     """One record per message of a conversation's history (``includeHistory``).
 
     Fields: the vendor's message fields (``botId``, ``type``, ``status``,
@@ -179,15 +173,11 @@ class ConversationMessagesStream(Stream):
     name = "conversation_messages"
     parent_stream_type = ConversationsStream
     primary_keys = ("conversation_record_id", "message_index")
-    state_partitioning_keys: t.ClassVar[list[str]] = []
     schema = StreamSchema(SCHEMAS)
 
     @override
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+    def records_from(self, payload: list[dict[str, t.Any]], context: Context) -> t.Iterable[dict[str, t.Any]]:
         """The messages the parent record carried (no HTTP request of its own)."""
-        if not context:
-            return
-        parent = t.cast("ConversationsStream", self._tap.streams["conversations"])
         conversation = context["conversation_record_id"]
-        for index, message in enumerate(parent.pending_messages.pop(conversation, [])):
+        for index, message in enumerate(payload):
             yield {**message, "conversation_record_id": conversation, "message_index": index}

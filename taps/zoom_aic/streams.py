@@ -30,6 +30,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.pagination import JSONPathPaginator
 from typing_extensions import override
 
+from taps.common.handoff import PayloadChild, PayloadParent
 from taps.common.redact import strip_query
 from taps.common.schemas import schema_directory
 from taps.common.summary import report_gap
@@ -171,9 +172,10 @@ class UsersStream(ZoomStream):
 
     def _archive_work(self, user: dict) -> list:
         """Start the user's archive windows and files in the tap's pool (``max_concurrency``)."""
-        archives = t.cast("ConversationArchivesStream", self._tap.streams["conversation_archives"])
-        if archives.selected or archives.has_selected_descendents:
-            archives.plan_user(self.get_child_context(user, None))
+        for archives in self.child_streams:
+            if isinstance(archives, ConversationArchivesStream) and (
+                    archives.selected or archives.has_selected_descendents):
+                archives.plan_user(self.get_child_context(user, None))
         return []
 
     @override
@@ -182,7 +184,7 @@ class UsersStream(ZoomStream):
         return {"user_id": record["id"]}
 
 
-class ConversationArchivesStream(ZoomStream):
+class ConversationArchivesStream(PayloadParent, ZoomStream):
     """One record per user and window that holds AI Companion activity.
 
     Incremental on ``end_time``, bookmarked per user; windows without an
@@ -204,12 +206,6 @@ class ConversationArchivesStream(ZoomStream):
     # stream as unsorted and its progress as not resumable.)
     schema = StreamSchema(SCHEMAS)
     required_scopes = ARCHIVE_SCOPES
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        """Set up the files of the current archive."""
-        super().__init__(*args, **kwargs)
-        #: files of the archive being emitted, read by the child streams.
-        self.current_files: dict[str, t.Any] = {}
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
@@ -244,12 +240,12 @@ class ConversationArchivesStream(ZoomStream):
     @property
     def histories_wanted(self) -> bool:
         """Whether the history JSON files are downloaded (their stream is selected)."""
-        return bool(self._tap.streams["conversation_histories"].selected)
+        return self.child_selected("conversation_histories")
 
     @property
     def attachments_wanted(self) -> bool:
         """Whether attachments are downloaded (selected and ``download_files``)."""
-        return bool(self._tap.streams["archive_attachments"].selected) and self.settings.download_files
+        return self.child_selected("archive_attachments") and self.settings.download_files
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
@@ -291,8 +287,8 @@ class ConversationArchivesStream(ZoomStream):
                 if event[0] == "advance":
                     self._advance(context, event[1])
                 else:
-                    self.current_files = event[2]
-                    yield event[1]
+                    with self.hand_to_children(self.get_child_context(event[1], context), event[2]):
+                        yield event[1]
 
     @cached_property
     def _planned(self) -> dict[str, list[tuple[tuple[datetime, datetime], t.Callable[..., t.Any]]]]:
@@ -423,23 +419,20 @@ class ConversationArchivesStream(ZoomStream):
 
     @override
     def get_child_context(self, record: dict, context: Context | None) -> dict:
-        """The archive's user and time span (children read ``current_files``)."""
+        """The archive's user and time span (children read the archive's files handed over with it)."""
         return {"user_id": record["user_id"], "start_time": record["start_time"], "end_time": record["end_time"]}
 
 
-class _ArchiveFileStream(ZoomStream):
-    """A stream whose records were produced by the parent archive's downloads (no own request)."""
+class _ArchiveFileStream(PayloadChild, ZoomStream):
+    """A stream whose records were produced by the parent archive's downloads (no own request).
+
+    The payload is ``{"history": record or None, "attachments": [records]}`` (``_download``).
+    """
 
     parent_stream_type = ConversationArchivesStream
-    state_partitioning_keys: t.ClassVar[list[str]] = []
     schema = StreamSchema(SCHEMAS)
     required_scopes = ARCHIVE_SCOPES
     path = ""
-
-    @property
-    def parent(self) -> ConversationArchivesStream:
-        """The archive stream whose current record these files belong to."""
-        return t.cast("ConversationArchivesStream", self._tap.streams["conversation_archives"])
 
 
 class ConversationHistoriesStream(_ArchiveFileStream):
@@ -449,11 +442,10 @@ class ConversationHistoriesStream(_ArchiveFileStream):
     primary_keys = ("user_id", "start_time", "end_time")
 
     @override
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        """The current archive's history record, when it has one."""
-        history = self.parent.current_files.get("history")
-        if history:
-            yield history
+    def records_from(self, payload: dict[str, t.Any], context: Context) -> t.Iterable[dict]:
+        """The archive's history record, when it has one."""
+        if payload.get("history"):
+            yield payload["history"]
 
 
 class ArchiveAttachmentsStream(_ArchiveFileStream):
@@ -463,6 +455,6 @@ class ArchiveAttachmentsStream(_ArchiveFileStream):
     primary_keys = ("user_id", "file_id")
 
     @override
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        """The current archive's attachments."""
-        yield from self.parent.current_files.get("attachments", [])
+    def records_from(self, payload: dict[str, t.Any], context: Context) -> t.Iterable[dict]:
+        """The archive's attachments."""
+        yield from payload.get("attachments", [])
