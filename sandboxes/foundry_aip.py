@@ -144,6 +144,8 @@ class FoundryAIPSandbox(SandboxApp):
         self.owners: dict[str, str] = {}  # session rid -> OAuth client that created it
         self.contents: dict[str, list[dict]] = {}
         self._hooks: list[tuple[int, t.Callable[[], object]]] = []
+        #: agent rid -> sessions updated before every page after the first (see ``churn_on_every_page``)
+        self.churn: dict[str, int] = {}
         self._list_calls = 0
         self._rng = random.Random(seed)
         self._generate(sessions_per_agent)
@@ -299,6 +301,13 @@ class FoundryAIPSandbox(SandboxApp):
         with self.lock:
             self._hooks.append((self._list_calls + n, action))
 
+    def churn_on_every_page(self, agent_rid: str, count: int) -> None:
+        """Before every List Sessions request of ``agent_rid`` that carries a page
+        token, its ``count`` least recently updated sessions get a new exchange and
+        jump to the front: a listing that pages never sees the same front twice."""
+        with self.lock:
+            self.churn[agent_rid] = count
+
     def stall_before_list_request(self, n: int) -> None:
         """Before answering the ``n``-th List Sessions request from now on (1-based),
         let ``page_token_ttl + 1`` seconds pass, as if the client had paused:
@@ -381,6 +390,9 @@ class FoundryAIPSandbox(SandboxApp):
             due = [action for when, action in self._hooks if when == self._list_calls]
             for action in due:
                 action()
+            churn = self.churn.get(agent_rid, 0) if request.arg("pageToken") else 0
+            if churn:
+                self.update_sessions([row["rid"] for row in self.ordered(agent_rid, client_id)[-churn:]])
         try:
             page_size = int(request.arg("pageSize") or 100)
         except ValueError:

@@ -8,7 +8,10 @@ about a minute. So, per agent (one state partition each):
    below the bookmark minus ``lookback_days`` (or ``start_date``), and
    de-duplicating by ``rid`` (rows shift while we page);
 2. if a page token is refused (``InvalidPageToken``), restart the listing
-   and keep de-duplicating;
+   and keep de-duplicating; if the first page changed while we paged (a
+   session updated mid-listing jumped to a page already read), list again
+   the sessions updated since, bounded (``MAX_RELISTS``), and say so loudly
+   if the listing still cannot be made complete;
 3. only then emit the sessions, and for each one read its content (one
    ``session_exchanges`` record per exchange).
 
@@ -44,6 +47,8 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 MAX_LISTING_RESTARTS = 3
+#: listings again of the sessions updated while an agent was listed (see ``_list_sessions``)
+MAX_RELISTS = 3
 ZERO_SESSIONS_HINT = (
     "Foundry lists only the sessions that the calling user created through the same OAuth client "
     "(sessions from AIP Agent Studio or from another application are never listed). Run the tap with the "
@@ -112,27 +117,78 @@ class SessionsStream(FanOutParent, FoundryStream):
         yield from self.fan_out_ahead(newest_first, context)
 
     def _list_sessions(self, context: Context | None, floor: datetime | None) -> tuple[dict[str, dict], int]:
-        """Read pages back to back (nothing slow in between) until below ``floor``.
+        """List until below ``floor``; re-list, bounded, when the front moved while paging.
+
+        Page tokens are offsets into the live "most recently updated first"
+        ordering: a session updated while we page jumps to the front (a page
+        already read) and is never listed by this pass. So after a pass of more
+        than one page the first page is asked for again (one request); if its
+        front (newest ``updatedTime`` and rid) changed, the sessions updated since
+        the pass began (newer than its front) are listed again, up to
+        ``MAX_RELISTS`` times. If the front still moves, the listing may be
+        incomplete: that is logged as an error naming the agent and reported as
+        a gap (those sessions come with the next run, being newer).
 
         Returns:
             rid -> newest version of each session at or above ``floor``, and how
             many rows the endpoint returned in total (0 means the agent has no
             visible sessions at all).
         """
+        agent_rid = (context or {}).get("agent_rid")
+        page_size = int(self.config.get("page_size") or 100)
         kept: dict[str, dict] = {}
         listed = 0
+        pass_floor = bookmark_time(floor) if floor is not None else None
+        for relist in range(MAX_RELISTS + 1):
+            front, rows = self._list_pass(context, pass_floor, kept)
+            listed += rows
+            if rows <= page_size:
+                return kept, listed  # one request: nothing can shift inside it
+            now = self._front(context)
+            if now == front:
+                return kept, listed
+            if relist == MAX_RELISTS or front is None:
+                break
+            self.logger.info("Agent %s: sessions were updated while listing (the newest went from %s to %s); "
+                             "listing again those updated since %s (re-list %d of %d)", agent_rid,
+                             front[0], now and now[0], front[0], relist + 1, MAX_RELISTS)
+            pass_floor = max(pass_floor or "", front[0] or "") or None
+        detail = (f"sessions of agent {agent_rid} kept being updated while they were listed ({MAX_RELISTS} re-lists): "
+                  "Foundry's offset page tokens shift, so sessions updated during this run may be missing from it; "
+                  "they are newer than this run's bookmark and come with the next run")
+        self.logger.error("Listing of agent %s may be INCOMPLETE: %s", agent_rid, detail)
+        report_gap(self, f"sessions of agent {agent_rid} updated during the listing", "error", detail)
+        return kept, listed
+
+    def _list_pass(self, context: Context | None, floor: str | None,
+                   kept: dict[str, dict]) -> tuple[tuple[str | None, str] | None, int]:
+        """One listing from the first page until below ``floor`` (a bookmark-form time), merged into ``kept``.
+
+        A refused page token restarts the pass (up to ``MAX_LISTING_RESTARTS``).
+
+        Returns:
+            the pass's front ``(updated_time, rid)`` (``None`` for an empty
+            listing) and the rows read (the one below ``floor`` included).
+
+        Raises:
+            FatalAPIError: page tokens kept being refused.
+        """
         for attempt in range(MAX_LISTING_RESTARTS + 1):
+            front: tuple[str | None, str] | None = None
+            rows = 0
             try:
                 for row in self.request_records(context):
-                    listed += 1
+                    rows += 1
                     record = self._with_keys(row, context)
                     updated = record.get("updated_time")
-                    if floor is not None and updated is not None and updated < bookmark_time(floor):
-                        return kept, listed  # newest first: everything after is older
+                    if front is None:
+                        front = (updated, record["rid"])
+                    if floor is not None and updated is not None and updated < floor:
+                        return front, rows  # newest first: everything after is older
                     previous = kept.get(record["rid"])
                     if previous is None or (updated or "") >= (previous.get("updated_time") or ""):
                         kept[record["rid"]] = record
-                return kept, listed
+                return front, rows
             except PageTokenRejected as exc:
                 self.logger.warning(
                     "Restarting the session listing of agent %s (restart %d of %d): %s",
@@ -142,6 +198,13 @@ class SessionsStream(FanOutParent, FoundryStream):
                f"{context and context.get('agent_rid')}, after {MAX_LISTING_RESTARTS} restarts. Page tokens expire "
                "about a minute after they are issued: check the network latency to api_url and lower page_size.")
         raise FatalAPIError(msg)
+
+    def _front(self, context: Context | None) -> tuple[str | None, str] | None:
+        """The listing's front now, ``(updated_time, rid)`` of its first row (one request), ``None`` if empty."""
+        for row in self.request_records(context):
+            record = self._with_keys(row, context)
+            return record.get("updated_time"), record["rid"]
+        return None
 
     @staticmethod
     def _with_keys(row: dict, context: Context | None) -> dict:
