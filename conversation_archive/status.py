@@ -9,15 +9,22 @@ For each source (one tap loaded by ``meltano run <tap> <loader>``) it reads:
   ``MELTANO_DATABASE_URI`` says otherwise), where every ``meltano run`` is
   recorded: the last successful run;
 * the DuckDB warehouse (read-only): what is archived, the days or time span
-  covered, and for Knovvu the tenant's ``retentionDays`` and missing days.
+  covered, and for Knovvu the tenant's ``retentionDays`` and missing days;
+* the gaps the last successful run reported (every tap writes its run
+  summary's gaps into state as ``last_run_gaps``: Salesloft transcript files
+  refused with 403, Zoom's daily limit reached, a Foundry session or Knovvu
+  day gone past retention, a file that failed ...).
 
 It prints one block per source and exits 0 when every source is current,
 1 when any is behind, 2 on a usage error (no Meltano project, warehouse
 missing or locked by a running load). A source is **behind** when it has no
 successful run, when its last successful run is older than
 ``--max-age-hours`` (default 26: a daily schedule plus slack), when the run
-left work undone (Knovvu hours still to fetch), or when the oldest data not
-yet archived leaves the vendor's retention within ``--margin-hours``.
+left work undone (Knovvu hours still to fetch; a gap of reason ``quota``,
+``permission`` or ``error`` in ``last_run_gaps``), or when the oldest data not
+yet archived leaves the vendor's retention within ``--margin-hours``. A
+``retention`` gap is listed as lost (no later run can fetch it) without
+making the source behind by itself.
 
 Retention deadlines (all UTC):
 
@@ -240,11 +247,33 @@ def check_source(source: Source, meltano: MeltanoReader, con: duckdb.DuckDBPyCon
         status.rows = int(rows)
         if rows:
             status.covered = f"{rows} {source.what}, {_text(first)}..{_text(last)}"
+    _reported_gaps(status, state)
     if source.name == "knovvu":
         _knovvu(status, state, con, now, margin)
     elif source.name == "foundry_aip" and run is not None:
         _foundry(status, con, run[0], now, margin)
     return status
+
+
+#: the state key where a tap's last successful run lists its gaps (``taps.common.summary.GAPS_STATE_KEY``)
+GAPS_STATE_KEY = "last_run_gaps"
+
+
+def _reported_gaps(status: SourceStatus, state: dict) -> None:
+    """Add the gaps the last successful run wrote into state; any but ``retention`` makes the source behind."""
+    gaps = (state.get("singer_state") or {}).get(GAPS_STATE_KEY) or []
+    undone = []
+    for gap in gaps:
+        if not isinstance(gap, dict):
+            continue
+        reason = str(gap.get("reason") or "")
+        label = "LOST (retention)" if reason == "retention" else reason
+        detail = f": {gap['detail']}" if gap.get("detail") else ""
+        status.gaps.append(f"{gap.get('stream')} {gap.get('what')}: {label}{detail}")
+        if reason != "retention":
+            undone.append(reason)
+    if undone:
+        status.mark_behind(f"the last run left {len(undone)} gap(s) ({', '.join(sorted(set(undone)))})")
 
 
 def _knovvu(status: SourceStatus, state: dict, con: duckdb.DuckDBPyConnection, now: datetime,

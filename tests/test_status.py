@@ -147,3 +147,41 @@ def test_json_columns_keep_unicode_as_is_so_like_finds_it(archived) -> None:
     assert escaped == (0,)
     # and the JSON is still the vendor's: every title reads back exactly as served
     assert titles == {s["rid"]: s["metadata"]["title"] for s in served}
+
+
+def test_status_reports_the_gaps_a_real_meltano_run_left_for_any_source(tmp_path: Path) -> None:
+    """Salesloft with a key lacking the "Download Conversations" role: the run succeeds, its transcript
+    files are a permission gap; the tap writes the gap into state, and status names it and says BEHIND."""
+    from conversation_archive.status import GAPS_STATE_KEY as STATUS_KEY
+    from sandboxes.salesloft import NO_DOWNLOAD_ROLE_KEY, SalesloftSandbox
+    from taps.common.summary import GAPS_STATE_KEY
+
+    assert STATUS_KEY == GAPS_STATE_KEY
+    ensure_installed("extractor", "tap-salesloft")
+    ensure_installed("loader", "target-duckdb")
+    app = SalesloftSandbox(budget=1_000_000, conversations=12)
+    env = {
+        **os.environ,
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_ENVIRONMENT": "dev",
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+        "TARGET_DUCKDB_FILEPATH": str(tmp_path / "warehouse.duckdb"),
+        "TAP_SALESLOFT_API_KEY": NO_DOWNLOAD_ROLE_KEY,
+        "TAP_SALESLOFT_RATE_LIMIT_RESERVE": "0",
+        "TAP_SALESLOFT_STORAGE_URL": str(tmp_path / "storage"),
+    }
+    with SandboxServer(app) as server:
+        env.update({"TAP_SALESLOFT_API_URL": server.url, "TAP_SALESLOFT_TOKEN_URL": f"{server.url}/oauth/token"})
+        with open(REPO / ".meltano" / "test-run.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            meltano("run", "tap-salesloft", "target-duckdb", env=env)
+    warehouse = ["--warehouse", str(tmp_path / "warehouse.duckdb"), "--source", "salesloft"]
+    proc = status(env, *warehouse)
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
+    assert "salesloft     BEHIND: the last run left 1 gap(s) (permission)" in proc.stdout
+    assert "gaps                 transcription_artifacts transcription artifacts (transcript files): permission: " \
+           "Salesloft answered 403" in proc.stdout
+    report = json.loads(status(env, "--json", *warehouse).stdout)["sources"][0]
+    assert report["last_success"] is not None  # the run itself succeeded
+    assert report["rows"] == len(app.conversations)
+    assert len(report["gaps"]) == 1

@@ -43,6 +43,8 @@ if t.TYPE_CHECKING:
 #: the reasons a gap can have
 GAP_REASONS = ("retention", "quota", "permission", "error")
 JSON_PREFIX = "RUN SUMMARY JSON "
+#: top-level state key where a successful run records its gaps (``conversation-archive status`` reads it)
+GAPS_STATE_KEY = "last_run_gaps"
 
 
 @dataclass

@@ -9,12 +9,14 @@ types and descriptions identical across taps.
 from __future__ import annotations
 
 import typing as t
+from dataclasses import asdict
 from functools import cached_property
 from urllib.parse import urlsplit
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
 from taps.common.cli import run_cli_guarded
@@ -24,7 +26,7 @@ from taps.common.logs import quiet_sdk_logging
 from taps.common.output import LeanWriter, SchemaOnce
 from taps.common.retry import RetryPolicy
 from taps.common.settings import TapSettings
-from taps.common.summary import RunSummary
+from taps.common.summary import GAPS_STATE_KEY, RunSummary
 from taps.common.timestamps import parse_timestamp
 
 if t.TYPE_CHECKING:
@@ -289,9 +291,25 @@ class VendorTap(Tap):
         except BaseException:
             self.run_summary.status = "failed"
             raise
+        else:
+            self.write_gaps_to_state()
         finally:
             self.fan_out.shutdown()
             self.run_summary.log(self.logger)
+
+    def write_gaps_to_state(self) -> None:
+        """After a successful sync: one more STATE message whose ``last_run_gaps`` lists this run's gaps.
+
+        ``last_run_gaps`` (``GAPS_STATE_KEY``) is a list of ``{"stream", "what", "reason", "detail"}``
+        (``taps.common.summary.Gap``), empty when the run had none, so it replaces the previous run's
+        list in Meltano's state; the bookmarks are the ones already written. Nothing is written for a
+        run without state and without gaps.
+        """
+        gaps = [{"stream": name, **asdict(gap)} for name, gap in self.run_summary.gaps()]
+        if not gaps and not self.state:
+            return
+        t.cast("dict[str, t.Any]", self.state)[GAPS_STATE_KEY] = gaps  # a key of our own beside "bookmarks"
+        self.write_message(StateMessage(value=self.state))
 
     def sync_streams(self) -> None:
         """singer-sdk's ``sync_all``; taps that add run-level handling override this, not ``sync_all``."""
