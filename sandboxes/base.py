@@ -6,6 +6,22 @@ server on 127.0.0.1, port 0 by default (the OS picks a free one), started and
 stopped from Python. Tests switch faults on with ``app.faults.add(...)`` and
 read ``app.requests`` to assert what the tap asked for.
 
+What the base gives every emulator, so an emulator holds only vendor behaviour:
+
+* a route table: ``routes()`` returns ``Route(method, pattern, handler, bearer)``;
+  ``handle`` matches the path (``re.fullmatch``), checks the method, runs
+  ``authorize`` for routes that need a token, and calls
+  ``handler(request, *groups)``; ``not_found``/``method_not_allowed`` give the
+  vendor's error bodies;
+* an OAuth 2.0 token endpoint at ``token_path`` (``token_endpoint``): grant
+  type, client credentials (HTTP Basic or form), ``issue_token`` into
+  ``tokens`` (``Grant``: client, scopes, expiry on ``clock``), the
+  ``access_token``/``token_type``/``expires_in`` answer; vendors add their own
+  checks and refusal bodies through small hooks;
+* bearer checks: ``authorize`` finds the ``Authorization: Bearer`` token's
+  unexpired grant (on ``now()``) and puts it on ``request.grant``, else answers
+  ``unauthorized``; ``expire_tokens()`` expires every token issued.
+
 ``app.latency_seconds`` (default 0) delays every answer by that many seconds,
 as a remote vendor would; the benchmarks use it (``--latency`` on ``python -m sandboxes``).
 
@@ -18,8 +34,11 @@ Fault kinds (matched by method and a regex on the path, for ``times`` requests):
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
+import secrets
 import threading
 import time
 import typing as t
@@ -48,6 +67,8 @@ class SandboxRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes = b""
+    #: the bearer token's grant, set by ``SandboxApp.authorize``.
+    grant: Grant | None = None
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """First value of query parameter ``name``, or ``default``."""
@@ -81,6 +102,31 @@ def json_response(payload: t.Any, status: int = 200, headers: dict[str, str] | N
     """A JSON answer (UTF-8, ``Content-Type: application/json``)."""
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     return SandboxResponse(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+
+
+class Grant(t.NamedTuple):
+    """An access token the sandbox issued: to whom, with which scopes, valid until ``expires_at`` (``clock`` seconds)."""
+
+    client_id: str
+    scopes: frozenset[str]
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Route:
+    """One entry of an emulator's route table.
+
+    Attributes:
+        method: HTTP method (``GET``, ``POST`` ...).
+        pattern: regex the whole path must match; its groups are passed to ``handler``.
+        handler: ``handler(request, *groups) -> SandboxResponse``.
+        bearer: whether the request needs a valid token first (``SandboxApp.authorize``).
+    """
+
+    method: str
+    pattern: str
+    handler: t.Callable[..., SandboxResponse]
+    bearer: bool = True
 
 
 @dataclass
@@ -151,21 +197,154 @@ class FaultPlan:
 
 
 class SandboxApp:
-    """A vendor emulator: override ``handle``; faults and the request log come free."""
+    """A vendor emulator: a route table, OAuth tokens and bearer checks, faults and the request log come free.
+
+    Emulators give ``routes()`` and override the hooks whose answers are the vendor's own.
+    """
 
     name = "sandbox"
+    #: path of the OAuth 2.0 token endpoint (POST), or ``None`` when the vendor has none.
+    token_path: str | None = None
+    #: the ``grant_type`` the token endpoint accepts.
+    token_grant_type = "client_credentials"
+    #: ``token_type`` in the token answer.
+    token_type = "bearer"
+    #: seconds an issued token lives.
+    token_lifetime: float = 3600.0
 
     def __init__(self) -> None:
-        """Start with no faults and an empty request log."""
+        """Start with no faults, no tokens and an empty request log."""
         self.faults = FaultPlan()
         self.requests: list[SandboxRequest] = []
         self.lock = threading.RLock()
         #: seconds added before every answer (network and vendor latency); 0 = none.
         self.latency_seconds = 0.0
+        #: the emulator's time source, seconds since the epoch (emulators may replace it).
+        self.clock: t.Callable[[], float] = time.time
+        #: access token -> its grant.
+        self.tokens: dict[str, Grant] = {}
+        self.tokens_issued = 0
+
+    # --- routing ----------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        """The emulator's route table (emulators override)."""
+        return []
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
-        """Answer one request (vendor emulators override this)."""
-        raise NotImplementedError
+        """Answer one request: the token endpoint, else the first route whose pattern matches the path."""
+        if self.token_path is not None and request.path == self.token_path:
+            return self.token_endpoint(request) if request.method == "POST" else self.method_not_allowed(request)
+        wrong_method = False
+        for route in self.routes():
+            match = re.fullmatch(route.pattern, request.path)
+            if match is None:
+                continue
+            if request.method != route.method:
+                wrong_method = True
+                continue
+            if route.bearer:
+                denied = self.authorize(request)
+                if denied is not None:
+                    return denied
+            return route.handler(request, *match.groups())
+        return self.method_not_allowed(request) if wrong_method else self.not_found(request)
+
+    def not_found(self, request: SandboxRequest) -> SandboxResponse:
+        """The answer for a path no route matches (vendors override with their body)."""
+        return json_response({"error": "Not Found"}, 404)
+
+    def method_not_allowed(self, request: SandboxRequest) -> SandboxResponse:
+        """The answer for a known path with the wrong method (default: as ``not_found``)."""
+        return self.not_found(request)
+
+    # --- bearer tokens ----------------------------------------------------------
+
+    def now(self) -> float:
+        """The emulator's current time in epoch seconds (``clock()``; tokens expire on it)."""
+        return self.clock()
+
+    def authorize(self, request: SandboxRequest) -> SandboxResponse | None:
+        """``None`` when the request carries an unexpired bearer token (its grant goes to ``request.grant``),
+        else ``unauthorized``. Vendors with another scheme override this."""
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer "):
+            return self.unauthorized(request, "missing")
+        with self.lock:
+            grant = self.tokens.get(header[len("Bearer "):])
+        if grant is None or grant.expires_at <= self.now():
+            return self.unauthorized(request, "invalid")
+        request.grant = grant
+        return None
+
+    def unauthorized(self, request: SandboxRequest, reason: str) -> SandboxResponse:
+        """The 401 answer; ``reason`` is ``"missing"`` (no bearer header) or ``"invalid"`` (unknown or expired)."""
+        return json_response({"error": "invalid_token"}, 401)
+
+    def issue_token(self, client_id: str = "", scopes: t.Iterable[str] = (), lifetime: float | None = None) -> str:
+        """A new random access token for ``client_id`` with ``scopes``, valid ``lifetime`` seconds (``token_lifetime``)."""
+        token = secrets.token_urlsafe(32)
+        with self.lock:
+            self.tokens[token] = Grant(client_id, frozenset(scopes),
+                                       self.now() + (self.token_lifetime if lifetime is None else lifetime))
+            self.tokens_issued += 1
+        return token
+
+    def expire_tokens(self) -> None:
+        """Make every access token issued so far expire now."""
+        with self.lock:
+            self.tokens = {token: grant._replace(expires_at=0.0) for token, grant in self.tokens.items()}
+
+    # --- OAuth 2.0 token endpoint -------------------------------------------------
+
+    def token_endpoint(self, request: SandboxRequest) -> SandboxResponse:
+        """``POST token_path``: grant type, client credentials, the vendor's checks, then a token.
+
+        Answers ``{"access_token", "token_type", "expires_in", **token_extras(grant)}``.
+        """
+        form = request.form() if request.body else {}
+        if (form.get("grant_type") or request.arg("grant_type")) != self.token_grant_type:
+            return self.token_refused(request, "unsupported_grant_type")
+        client_id, secret = self.client_credentials(request, form)
+        if not self.client_valid(client_id, secret):
+            return self.token_refused(request, "invalid_client")
+        refused = self.check_token_request(request, form)
+        if refused is not None:
+            return refused
+        token = self.issue_token(client_id, self.token_scopes(client_id, form))
+        return json_response({"access_token": token, "token_type": self.token_type,
+                              "expires_in": self.token_lifetime, **self.token_extras(self.tokens[token])})
+
+    def client_credentials(self, request: SandboxRequest, form: dict[str, str]) -> tuple[str, str]:
+        """Client id and secret: HTTP Basic auth when sent, else ``client_id``/``client_secret`` in the form."""
+        header = request.headers.get("authorization", "")
+        if header.startswith("Basic "):
+            try:
+                client_id, _, secret = base64.b64decode(header[len("Basic "):]).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return "", ""
+            return client_id, secret
+        return form.get("client_id", ""), form.get("client_secret", "")
+
+    def client_valid(self, client_id: str, secret: str) -> bool:
+        """Whether the client credentials are known (emulators with a token endpoint override)."""
+        return False
+
+    def check_token_request(self, request: SandboxRequest, form: dict[str, str]) -> SandboxResponse | None:
+        """The vendor's own refusal of a token request (scope, account ...), or ``None``."""
+        return None
+
+    def token_scopes(self, client_id: str, form: dict[str, str]) -> t.Iterable[str]:
+        """The scopes a new token gets (default: those the form asks for)."""
+        return (form.get("scope") or "").split()
+
+    def token_extras(self, grant: Grant) -> dict[str, t.Any]:
+        """Fields the vendor adds to the token answer."""
+        return {}
+
+    def token_refused(self, request: SandboxRequest, error: str) -> SandboxResponse:
+        """The answer to a refused token request; ``error`` is ``unsupported_grant_type`` or ``invalid_client``."""
+        return json_response({"error": error}, 401 if error == "invalid_client" else 400)
 
     def fault_response(self, fault: Fault, request: SandboxRequest) -> SandboxResponse | None:
         """The answer for a ``status`` fault; ``None`` for kinds handled by the server."""

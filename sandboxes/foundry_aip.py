@@ -36,14 +36,15 @@ from __future__ import annotations
 import base64
 import copy
 import random
-import re
 import secrets
 import time
 import typing as t
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from sandboxes.base import SandboxApp, SandboxRequest, SandboxResponse, json_response
+from typing_extensions import override
+
+from sandboxes.base import Grant, Route, SandboxApp, SandboxRequest, SandboxResponse, json_response
 
 DOCUMENTED_AGENT_RID = "ri.aip-agents..agent.732cd5b4-7ca7-4219-aabb-6e976faf63b1"
 SECOND_AGENT_RID = "ri.aip-agents..agent.0b7f3c9e-5d1a-4e2b-9c3f-6a8d2e4f1b70"
@@ -114,6 +115,7 @@ class FoundryAIPSandbox(SandboxApp):
     """
 
     name = "foundry_aip"
+    token_path = "/multipass/api/oauth2/token"
 
     def __init__(self, *, seed: int = 11, sessions_per_agent: tuple[int, int] = (236, 143),
                  page_token_ttl: float = 60.0, clock: t.Callable[[], float] = time.time) -> None:
@@ -131,14 +133,13 @@ class FoundryAIPSandbox(SandboxApp):
         self.other_client_id = "sandbox-foundry-other-client"
         self.clients = {self.client_id: self.client_secret, self.other_client_id: "sandbox-foundry-other-secret"}
         self.page_token_ttl = page_token_ttl
-        self.token_lifetime = 3600
         self.clock = clock
         self.clock_offset = 0.0
-        #: token -> (client id, scopes, expiry); the user token never expires.
-        self.tokens: dict[str, tuple[str, set[str], float]] = {
-            self.user_token: (self.client_id, {READ_SCOPE, "api:aip-agents-write"}, float("inf")),
-            "sandbox-foundry-token-without-scope": (self.client_id, {"api:ontologies-read"}, float("inf")),
-        }
+        #: the user tokens never expire.
+        self.tokens.update({
+            self.user_token: Grant(self.client_id, frozenset({READ_SCOPE, "api:aip-agents-write"}), float("inf")),
+            "sandbox-foundry-token-without-scope": Grant(self.client_id, frozenset({"api:ontologies-read"}), float("inf")),
+        })
         self.page_tokens: dict[str, tuple[str, str, int, float]] = {}
         self.sessions: dict[str, dict[str, dict]] = {DOCUMENTED_AGENT_RID: {}, SECOND_AGENT_RID: {}}
         self.owners: dict[str, str] = {}  # session rid -> OAuth client that created it
@@ -321,9 +322,9 @@ class FoundryAIPSandbox(SandboxApp):
     def expire_tokens(self) -> None:
         """Make every OAuth access token issued so far expire now (the user token stays)."""
         with self.lock:
-            for token, (client, scopes, expiry) in list(self.tokens.items()):
-                if expiry != float("inf"):
-                    self.tokens[token] = (client, scopes, 0.0)
+            for token, grant in list(self.tokens.items()):
+                if grant.expires_at != float("inf"):
+                    self.tokens[token] = grant._replace(expires_at=0.0)
 
     def throttle(self, status: int = 429, *, times: int = 1, retry_after: str | None = "0",
                  path: str = r"/api/v2/aipAgents/", after: int = 0) -> None:
@@ -341,48 +342,51 @@ class FoundryAIPSandbox(SandboxApp):
 
     # --- HTTP -----------------------------------------------------------------
 
-    def handle(self, request: SandboxRequest) -> SandboxResponse:
-        """Route one request; see the module docstring for the contract."""
-        if request.path == "/multipass/api/oauth2/token" and request.method == "POST":
-            return self._token(request)
-        client_id, scopes, denied = self._authorize(request)
-        if denied is not None:
-            return denied
-        match = re.match(r"^/api/v2/aipAgents/agents/([^/]+)/sessions(?:/([^/]+)/content)?$", request.path)
-        if not match or request.method != "GET":
-            return foundry_error(404, "NOT_FOUND", "Default:NotFound", {"path": request.path})
+    @override
+    def routes(self) -> list[Route]:
+        """List Sessions and Get Session Content (bearer token)."""
+        return [Route("GET", r"/api/v2/aipAgents/agents/([^/]+)/sessions(?:/([^/]+)/content)?", self._sessions)]
+
+    @override
+    def not_found(self, request: SandboxRequest) -> SandboxResponse:
+        """Foundry's 404 body."""
+        return foundry_error(404, "NOT_FOUND", "Default:NotFound", {"path": request.path})
+
+    @override
+    def unauthorized(self, request: SandboxRequest, reason: str) -> SandboxResponse:
+        """Foundry's 401 body."""
+        return foundry_error(401, "UNAUTHORIZED", "Default:Unauthorized")
+
+    @override
+    def client_valid(self, client_id: str, secret: str) -> bool:
+        """A registered OAuth client (``clients``)."""
+        return bool(client_id) and self.clients.get(client_id) == secret
+
+    @override
+    def token_extras(self, grant: Grant) -> dict[str, t.Any]:
+        """The granted ``scope``."""
+        return {"scope": " ".join(sorted(grant.scopes))}
+
+    @override
+    def token_refused(self, request: SandboxRequest, error: str) -> SandboxResponse:
+        """Multipass's token errors."""
+        if error == "invalid_client":
+            return json_response({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)
+        return json_response({"error": error}, 400)
+
+    def _sessions(self, request: SandboxRequest, agent_rid: str, session_rid: str | None) -> SandboxResponse:
+        """The preview flag, the read scope and the agent, then a listing or one session's content."""
+        grant = request.grant
+        client_id, scopes = (grant.client_id, grant.scopes) if grant is not None else ("", frozenset())
         if (request.arg("preview") or "").lower() != "true":
             return foundry_error(400, "INVALID_ARGUMENT", "ApiFeaturePreviewUsageOnly")
         if READ_SCOPE not in scopes:
             return foundry_error(403, "PERMISSION_DENIED", "ApiUsageDenied", {"missingScope": READ_SCOPE})
-        agent_rid, session_rid = match.groups()
         if agent_rid not in self.sessions:
             return foundry_error(404, "NOT_FOUND", "AgentNotFound", {"agentRid": agent_rid})
         if session_rid is None:
             return self._list(request, agent_rid, client_id)
         return self._content(agent_rid, session_rid, client_id)
-
-    def _token(self, request: SandboxRequest) -> SandboxResponse:
-        form = request.form()
-        if form.get("grant_type") != "client_credentials":
-            return json_response({"error": "unsupported_grant_type"}, 400)
-        if self.clients.get(form.get("client_id", "")) != form.get("client_secret"):
-            return json_response({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)
-        token = secrets.token_urlsafe(32)
-        scopes = set((form.get("scope") or "").split())
-        with self.lock:
-            self.tokens[token] = (form["client_id"], scopes, self.now() + self.token_lifetime)
-        return json_response({"access_token": token, "token_type": "bearer", "expires_in": self.token_lifetime,
-                              "scope": " ".join(sorted(scopes))})
-
-    def _authorize(self, request: SandboxRequest) -> tuple[str, set[str], SandboxResponse | None]:
-        header = request.headers.get("authorization", "")
-        token = header[len("Bearer "):] if header.startswith("Bearer ") else ""
-        with self.lock:
-            entry = self.tokens.get(token)
-        if entry is None or entry[2] <= self.now():
-            return "", set(), foundry_error(401, "UNAUTHORIZED", "Default:Unauthorized")
-        return entry[0], entry[1], None
 
     def _list(self, request: SandboxRequest, agent_rid: str, client_id: str) -> SandboxResponse:
         with self.lock:

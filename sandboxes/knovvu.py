@@ -44,7 +44,9 @@ import typing as t
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import quote, unquote
 
-from sandboxes.base import SandboxApp, SandboxRequest, SandboxResponse, json_response
+from typing_extensions import override
+
+from sandboxes.base import Grant, Route, SandboxApp, SandboxRequest, SandboxResponse, json_response
 from sandboxes.knovvu_zipgen import Entry, archive_size, overhead, stream_archive
 
 ERR_INVALID_DATE = "Invalid date format for 'utcDay'. Please use the format YYYY-MM-DD."
@@ -103,6 +105,9 @@ class KnovvuSandbox(SandboxApp):
     """
 
     name = "knovvu"
+    token_path = "/connect/token"
+    token_type = "Bearer"
+    token_lifetime = 86399
 
     def __init__(
         self,
@@ -142,11 +147,9 @@ class KnovvuSandbox(SandboxApp):
         self.feature_enabled = True
         self.corrupt_hours: set[tuple[str, str]] = set()
         self.zip_slip_hours: set[tuple[str, str]] = set()
-        self.tokens: dict[str, float] = {}
         self.links: dict[str, float] = {}  # signature -> expiry (clock seconds)
         self.downloads: list[float] = []
         self.served: list[tuple[str, str]] = []  # (day, hour) of every archive served, in order
-        self.tokens_issued = 0
         self.rate_limited = 0  # 429s answered because the hour's limit was spent
         self._signing_key = hashlib.sha256(f"sandbox-{seed}".encode()).digest()
         self._entries_cache: dict[tuple[str, str, bool], list[Entry]] = {}
@@ -319,38 +322,43 @@ class KnovvuSandbox(SandboxApp):
 
     # --- HTTP -----------------------------------------------------------------
 
-    def handle(self, request: SandboxRequest) -> SandboxResponse:
-        """Route one request; see the module docstring for the contract."""
-        if request.method == "POST" and request.path == "/connect/token":
-            return self._token(request)
-        if request.method == "GET" and (match := MANIFEST_PATH.match(request.path)):
-            return self._manifest(request, unquote(match.group(1)))
-        if request.method == "GET" and (match := DOWNLOAD_PATH.match(request.path)):
-            return self._download(request, match.group(1), match.group(2))
-        return json_response({"error": "Not Found"}, 404)
+    @override
+    def routes(self) -> list[Route]:
+        """The manifest (bearer token) and the presigned ZIP download (no token)."""
+        return [
+            Route("GET", MANIFEST_PATH.pattern, lambda request, day: self._manifest(request, unquote(day))),
+            Route("GET", DOWNLOAD_PATH.pattern, self._download, bearer=False),
+        ]
 
-    def _token(self, request: SandboxRequest) -> SandboxResponse:
-        form = request.form()
-        if form.get("grant_type") != "client_credentials":
-            return json_response({"error": "unsupported_grant_type",
-                                  "error_description": "The specified 'grant_type' is not supported."}, 400)
-        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
-            return json_response({"error": "invalid_client",
-                                  "error_description": "The specified client credentials are invalid."}, 400)
+    @override
+    def unauthorized(self, request: SandboxRequest, reason: str) -> SandboxResponse:
+        """The identity server's 401 body."""
+        return json_response({"error": ERR_TOKEN}, 401)
+
+    @override
+    def client_valid(self, client_id: str, secret: str) -> bool:
+        """The one sandbox client."""
+        return (client_id, secret) == (self.client_id, self.client_secret)
+
+    @override
+    def check_token_request(self, request: SandboxRequest, form: dict[str, str]) -> SandboxResponse | None:
+        """The client must ask for the ``dataservice_external`` scope."""
         if SCOPE not in (form.get("scope") or "").split():
             return json_response({"error": "invalid_scope",
                                   "error_description": "The specified 'scope' is not allowed for this client."}, 400)
-        token = secrets.token_urlsafe(32)
-        with self.lock:
-            self.tokens[token] = self.clock() + 86399
-            self.tokens_issued += 1
-        return json_response({"access_token": token, "token_type": "Bearer", "expires_in": 86399, "scope": SCOPE})
+        return None
 
-    def expire_tokens(self) -> None:
-        """Make every access token issued so far expire now."""
-        with self.lock:
-            for token in self.tokens:
-                self.tokens[token] = 0.0
+    @override
+    def token_extras(self, grant: Grant) -> dict[str, t.Any]:
+        """The granted ``scope``."""
+        return {"scope": SCOPE}
+
+    @override
+    def token_refused(self, request: SandboxRequest, error: str) -> SandboxResponse:
+        """The identity server's 400 bodies."""
+        description = {"unsupported_grant_type": "The specified 'grant_type' is not supported.",
+                       "invalid_client": "The specified client credentials are invalid."}[error]
+        return json_response({"error": error, "error_description": description}, 400)
 
     def expire_links(self) -> None:
         """Make every presigned link issued so far expire now."""
@@ -359,10 +367,6 @@ class KnovvuSandbox(SandboxApp):
                 self.links[sig] = 0.0
 
     def _manifest(self, request: SandboxRequest, raw_day: str) -> SandboxResponse:
-        header = request.headers.get("authorization", "")
-        expiry = self.tokens.get(header.removeprefix("Bearer ")) if header.startswith("Bearer ") else None
-        if expiry is None or expiry <= self.clock():
-            return json_response({"error": ERR_TOKEN}, 401)
         if not self.feature_enabled:
             return json_response({"error": ERR_FEATURE}, 403)
         try:

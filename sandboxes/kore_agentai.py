@@ -45,12 +45,14 @@ from __future__ import annotations
 import copy
 import math
 import random
+import re
 import typing as t
 from datetime import date, datetime, timedelta, timezone
 
 import jwt
+from typing_extensions import override
 
-from sandboxes.base import SandboxApp, SandboxRequest, SandboxResponse, json_response
+from sandboxes.base import Route, SandboxApp, SandboxRequest, SandboxResponse, json_response
 
 PATH_PREFIX = "/agentassist/api/v1/public/"
 MAX_LIMIT = 20
@@ -272,16 +274,23 @@ class KoreAgentAISandbox(SandboxApp):
 
     # --- HTTP -----------------------------------------------------------------
 
-    def handle(self, request: SandboxRequest) -> SandboxResponse:
-        """Route one request; see the module docstring for the contract."""
-        if not (request.path.startswith(PATH_PREFIX) and request.path.endswith("/aaconversation")):
-            return self._error(404, "Resource not found")
-        if request.method != "POST":
-            return self._error(405, f"Cannot {request.method} {request.path}")
-        denied = self._authorize(request)
-        if denied is not None:
-            return denied
-        bot_id = request.path[len(PATH_PREFIX):-len("/aaconversation")]
+    @override
+    def routes(self) -> list[Route]:
+        """``POST {PATH_PREFIX}{botId}/aaconversation`` (JWT in the ``auth`` header: ``authorize``)."""
+        return [Route("POST", re.escape(PATH_PREFIX) + r"(.*)/aaconversation", self._conversations)]
+
+    @override
+    def not_found(self, request: SandboxRequest) -> SandboxResponse:
+        """Kore.ai's 404 body."""
+        return self._error(404, "Resource not found")
+
+    @override
+    def method_not_allowed(self, request: SandboxRequest) -> SandboxResponse:
+        """Kore.ai's 405 body."""
+        return self._error(405, f"Cannot {request.method} {request.path}")
+
+    def _conversations(self, request: SandboxRequest, bot_id: str) -> SandboxResponse:
+        """The bot's conversation records for the body's window and page."""
         if bot_id != self.bot_id:
             return self._error(404, "Bot not found or not accessible for this app")
         try:
@@ -296,7 +305,9 @@ class KoreAgentAISandbox(SandboxApp):
     def _error(status: int, message: str) -> SandboxResponse:
         return json_response({"errors": [{"msg": message, "code": status}]}, status)
 
-    def _authorize(self, request: SandboxRequest) -> SandboxResponse | None:
+    @override
+    def authorize(self, request: SandboxRequest) -> SandboxResponse | None:
+        """The ``auth`` JWT (HS256, signed with the app's secret), the ``accountId`` header and the API scope."""
         token = request.headers.get("auth")
         if not token:
             return json_response(INVALID_CREDENTIALS, 401)

@@ -38,7 +38,6 @@ import hashlib
 import hmac
 import json
 import random
-import re
 import secrets
 import time
 import typing as t
@@ -46,7 +45,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
-from sandboxes.base import SandboxApp, SandboxRequest, SandboxResponse, json_response
+from typing_extensions import override
+
+from sandboxes.base import Grant, Route, SandboxApp, SandboxRequest, SandboxResponse, json_response
 
 DOCUMENTED_CONVERSATION: dict[str, t.Any] = {
     "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
@@ -148,6 +149,8 @@ class SalesloftSandbox(SandboxApp):
     """
 
     name = "salesloft"
+    token_path = "/oauth/token"
+    token_lifetime = 7200
 
     def __init__(
         self,
@@ -177,7 +180,6 @@ class SalesloftSandbox(SandboxApp):
         self.artifact_ttl_seconds = 300
         self._signing_key = secrets.token_bytes(16)
         self.clients = {self.client_id: self.client_secret}
-        self.tokens: dict[str, float] = {}  # token -> expiry (clock seconds)
         self.budget = budget
         self.other_points_per_minute = 0
         self.clock = clock
@@ -308,62 +310,52 @@ class SalesloftSandbox(SandboxApp):
                 if ref and ref["id"] in self.transcriptions:
                     self.transcriptions[ref["id"]]["updated_at"] = stamp
 
-    def expire_tokens(self) -> None:
-        """Make every OAuth token issued so far expire now."""
-        with self.lock:
-            for token in self.tokens:
-                self.tokens[token] = 0.0
-
     # --- HTTP -----------------------------------------------------------------
 
-    def handle(self, request: SandboxRequest) -> SandboxResponse:
-        """Route one request; see the module docstring for the contract."""
-        if request.method == "POST" and request.path == "/oauth/token":
-            return self._token(request)
-        signed = re.match(r"^/signed/transcripts/([^/]+)\.json$", request.path)
-        if signed and request.method == "GET":
-            return self._signed_artifact(request, signed.group(1))
-        denied = self._authorize(request)
-        if denied is not None:
-            return denied
-        routes: list[tuple[str, t.Callable[..., SandboxResponse]]] = [
-            (r"^/v2/conversations$", self._list_conversations),
-            (r"^/v2/transcriptions$", self._list_transcriptions),
-            (r"^/v2/transcriptions/([^/]+)/sentences$", self._sentences),
-            (r"^/v2/conversations/([^/]+)/extensive$", self._extensive),
-            (r"^/v2/transcriptions/([^/]+)/artifact$", self._artifact),
+    @override
+    def routes(self) -> list[Route]:
+        """The v2 endpoints (bearer: API key or OAuth token) and the signed transcript file (no token)."""
+        return [
+            Route("GET", r"/signed/transcripts/([^/]+)\.json", self._signed_artifact, bearer=False),
+            Route("GET", r"/v2/conversations", self._list_conversations),
+            Route("GET", r"/v2/transcriptions", self._list_transcriptions),
+            Route("GET", r"/v2/transcriptions/([^/]+)/sentences", self._sentences),
+            Route("GET", r"/v2/conversations/([^/]+)/extensive", self._extensive),
+            Route("GET", r"/v2/transcriptions/([^/]+)/artifact", self._artifact),
         ]
-        for pattern, route in routes:
-            match = re.match(pattern, request.path)
-            if match and request.method == "GET":
-                return route(request, *match.groups())
-        return json_response({"error": "Not Found"}, 404)
 
-    def _token(self, request: SandboxRequest) -> SandboxResponse:
-        form = request.form()
-        if form.get("grant_type") != "client_credentials":
-            return json_response({"error": "unsupported_grant_type"}, 400)
-        if self.clients.get(form.get("client_id", "")) != form.get("client_secret"):
-            return json_response({"error": "invalid_client", "error_description": "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method."}, 401)
-        token = secrets.token_urlsafe(24)
-        with self.lock:
-            self.tokens[token] = self.clock() + 7200
-        return json_response({"access_token": token, "token_type": "bearer", "expires_in": 7200,
-                              "scope": "conversations:read", "created_at": int(self.clock())})
-
-    def _authorize(self, request: SandboxRequest) -> SandboxResponse | None:
+    @override
+    def authorize(self, request: SandboxRequest) -> SandboxResponse | None:
+        """An API key (with the ``conversations:read`` scope) or an unexpired OAuth token."""
         header = request.headers.get("authorization", "")
-        if not header.startswith("Bearer "):
-            return json_response(NO_TOKEN_BODY, 401)
-        token = header[len("Bearer "):]
-        if token in self.api_keys:
-            if "conversations:read" not in self.api_keys[token]:
+        key = header[len("Bearer "):] if header.startswith("Bearer ") else None
+        if key is not None and key in self.api_keys:
+            if "conversations:read" not in self.api_keys[key]:
                 return json_response({"error": "This API key is missing the required scope: conversations:read"}, 403)
             return None
-        expiry = self.tokens.get(token)
-        if expiry is None or expiry <= self.clock():
-            return json_response(BAD_TOKEN_BODY, 401)
-        return None
+        return super().authorize(request)
+
+    @override
+    def unauthorized(self, request: SandboxRequest, reason: str) -> SandboxResponse:
+        """Salesloft's two 401 bodies."""
+        return json_response(NO_TOKEN_BODY if reason == "missing" else BAD_TOKEN_BODY, 401)
+
+    @override
+    def client_valid(self, client_id: str, secret: str) -> bool:
+        """A registered OAuth app (``clients``)."""
+        return bool(client_id) and self.clients.get(client_id) == secret
+
+    @override
+    def token_extras(self, grant: Grant) -> dict[str, t.Any]:
+        """``scope`` and ``created_at``."""
+        return {"scope": "conversations:read", "created_at": int(self.clock())}
+
+    @override
+    def token_refused(self, request: SandboxRequest, error: str) -> SandboxResponse:
+        """Salesloft's token errors."""
+        if error == "invalid_client":
+            return json_response({"error": "invalid_client", "error_description": "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method."}, 401)
+        return json_response({"error": error}, 400)
 
     def _charge(self, cost: int) -> tuple[bool, int]:
         """Spend ``cost`` points of this minute's budget; returns (ok, remaining)."""

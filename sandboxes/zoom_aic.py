@@ -49,7 +49,6 @@ import copy
 import hashlib
 import json
 import random
-import re
 import secrets
 import threading
 import time
@@ -58,7 +57,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from urllib.parse import unquote
 
-from sandboxes.base import SandboxApp, SandboxRequest, SandboxResponse, json_response
+from typing_extensions import override
+
+from sandboxes.base import Grant, Route, SandboxApp, SandboxRequest, SandboxResponse, json_response
 
 DOCUMENTED_ARCHIVE: dict[str, t.Any] = {
     "user_id": "ABCDEF123456",
@@ -188,6 +189,9 @@ class ZoomAICSandbox(SandboxApp):
     """The Zoom emulator; see the module docstring for the contract."""
 
     name = "zoom_aic"
+    token_path = "/oauth/token"
+    token_grant_type = "account_credentials"
+    token_lifetime = TOKEN_TTL
 
     def __init__(self, seed: int = 3, user_count: int = 24, clock: t.Callable[[], float] = time.time) -> None:
         """Args:
@@ -204,8 +208,6 @@ class ZoomAICSandbox(SandboxApp):
         self.archive_permission = True
         self.missing_scope_code = 4711
         self.qps_limit: int | None = None
-        self.tokens: dict[str, tuple[float, frozenset[str]]] = {}
-        self.tokens_issued = 0
         self.page_tokens: dict[str, tuple[str, int, int, float]] = {}
         self.deleted_users: set[str] = set()
         self._expire_countdown: int | None = None
@@ -407,67 +409,90 @@ class ZoomAICSandbox(SandboxApp):
 
     # --- HTTP -------------------------------------------------------------------------
 
-    def handle(self, request: SandboxRequest) -> SandboxResponse:
-        """Route one request; see the module docstring for the contract."""
-        if request.path == "/oauth/token":
-            return self._token(request) if request.method == "POST" else json_response({"reason": "Method not allowed"}, 405)
-        scopes, denied = self._authorize(request)
-        if denied is not None:
-            return denied
-        limited = self._rate_limit()
-        if limited is not None:
-            return limited
-        base_url = f"http://{request.headers.get('host', '127.0.0.1')}"
-        routes: list[tuple[str, t.Callable[..., SandboxResponse]]] = [
-            (r"^/v2/users$", self._list_users),
-            (r"^/v2/users/([^/]+)$", self._get_user),
-            (r"^/v2/aic/users/([^/]+)/conversation_archive$", self._archive),
-            (r"^/rest/v1/aic/archive/conversations/download/([^/]+)$", self._download_history),
-            (r"^/rest/v1/aic/archive/attached/download/([^/]+)$", self._download_attachment),
+    @override
+    def routes(self) -> list[Route]:
+        """The users, archive and file-download endpoints (all need a bearer token)."""
+        def scoped(handler: t.Callable[..., SandboxResponse]) -> t.Callable[..., SandboxResponse]:
+            def call(request: SandboxRequest, *groups: str) -> SandboxResponse:
+                scopes = request.grant.scopes if request.grant is not None else frozenset()
+                return handler(request, scopes, f"http://{request.headers.get('host', '127.0.0.1')}", *groups)
+            return call
+
+        return [
+            Route("GET", r"/v2/users", scoped(self._list_users)),
+            Route("GET", r"/v2/users/([^/]+)", scoped(self._get_user)),
+            Route("GET", r"/v2/aic/users/([^/]+)/conversation_archive", scoped(self._archive)),
+            Route("GET", r"/rest/v1/aic/archive/conversations/download/([^/]+)", scoped(self._download_history)),
+            Route("GET", r"/rest/v1/aic/archive/attached/download/([^/]+)", scoped(self._download_attachment)),
         ]
-        for pattern, route in routes:
-            match = re.match(pattern, request.path)
-            if match and request.method == "GET":
-                return route(request, scopes, base_url, *match.groups())
+
+    @override
+    def not_found(self, request: SandboxRequest) -> SandboxResponse:
+        """Zoom's unknown-endpoint answer."""
         return json_response({"code": 2300, "message": "This API endpoint is not recognized."}, 404)
 
-    def _token(self, request: SandboxRequest) -> SandboxResponse:
-        form = request.form() if request.body else {}
-        grant = request.arg("grant_type") or form.get("grant_type")
-        if grant != "account_credentials":
-            return json_response({"reason": "unsupported grant type", "error": "unsupported_grant_type"}, 400)
-        header = request.headers.get("authorization", "")
-        try:
-            client_id, _, secret = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
-        except ValueError:
-            client_id, secret = "", ""
-        if not header.startswith("Basic ") or (client_id, secret) != (self.client_id, self.client_secret):
-            return json_response({"reason": "Invalid client_id or client_secret", "error": "invalid_client"}, 401)
-        if (request.arg("account_id") or form.get("account_id")) != self.account_id:
-            return json_response({"reason": "Invalid request : Account does not exist.", "error": "invalid_request"}, 400)
-        token = secrets.token_urlsafe(32)
-        with self._lock:
-            self.tokens[token] = (self.clock() + TOKEN_TTL, frozenset(self.scopes))
-            self.tokens_issued += 1
-        return json_response({"access_token": token, "token_type": "bearer", "expires_in": TOKEN_TTL,
-                              "scope": " ".join(sorted(self.scopes)), "api_url": "https://api.zoom.us"})
+    @override
+    def method_not_allowed(self, request: SandboxRequest) -> SandboxResponse:
+        """405 on the token endpoint; an API path with another method is not recognized."""
+        if request.path == self.token_path:
+            return json_response({"reason": "Method not allowed"}, 405)
+        return self.not_found(request)
 
-    def _authorize(self, request: SandboxRequest) -> tuple[frozenset[str], SandboxResponse | None]:
+    @override
+    def authorize(self, request: SandboxRequest) -> SandboxResponse | None:
+        """A bearer header (never ``access_token`` in the query), ``expire_tokens_after``, then the QPS/daily limits."""
         if "access_token" in request.query:
-            return frozenset(), json_response(INVALID_TOKEN, 401)
-        header = request.headers.get("authorization", "")
-        token = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+            return json_response(INVALID_TOKEN, 401)
         with self._lock:
             if self._expire_countdown is not None:
                 if self._expire_countdown <= 0:
-                    self.tokens = {k: (0.0, s) for k, (_, s) in self.tokens.items()}
+                    self.expire_tokens()
                     self._expire_countdown = None
                 else:
                     self._expire_countdown -= 1
-            entry = self.tokens.get(token)
-        if entry is None or entry[0] <= self.clock():
-            return frozenset(), json_response(INVALID_TOKEN, 401)
-        return entry[1], None
+        denied = super().authorize(request)
+        return denied if denied is not None else self._rate_limit()
+
+    @override
+    def unauthorized(self, request: SandboxRequest, reason: str) -> SandboxResponse:
+        """Zoom's code 124."""
+        return json_response(INVALID_TOKEN, 401)
+
+    @override
+    def client_credentials(self, request: SandboxRequest, form: dict[str, str]) -> tuple[str, str]:
+        """HTTP Basic only (Zoom's Server-to-Server OAuth)."""
+        if not request.headers.get("authorization", "").startswith("Basic "):
+            return "", ""
+        return super().client_credentials(request, form)
+
+    @override
+    def client_valid(self, client_id: str, secret: str) -> bool:
+        """The sandbox app's credentials."""
+        return (client_id, secret) == (self.client_id, self.client_secret)
+
+    @override
+    def check_token_request(self, request: SandboxRequest, form: dict[str, str]) -> SandboxResponse | None:
+        """``account_id`` must be the sandbox account."""
+        if (request.arg("account_id") or form.get("account_id")) != self.account_id:
+            return json_response({"reason": "Invalid request : Account does not exist.", "error": "invalid_request"}, 400)
+        return None
+
+    @override
+    def token_scopes(self, client_id: str, form: dict[str, str]) -> t.Iterable[str]:
+        """The app's scopes (``scopes``), whatever the request says."""
+        return self.scopes
+
+    @override
+    def token_extras(self, grant: Grant) -> dict[str, t.Any]:
+        """``scope`` and ``api_url``."""
+        return {"scope": " ".join(sorted(grant.scopes)), "api_url": "https://api.zoom.us"}
+
+    @override
+    def token_refused(self, request: SandboxRequest, error: str) -> SandboxResponse:
+        """Zoom's token errors."""
+        if error == "invalid_client":
+            return json_response({"reason": "Invalid client_id or client_secret", "error": "invalid_client"}, 401)
+        return json_response({"reason": "unsupported grant type", "error": "unsupported_grant_type"}, 400)
 
     def _rate_limit(self) -> SandboxResponse | None:
         with self._lock:
