@@ -79,12 +79,13 @@ def test_knovvu_zip_retries_are_counted_in_the_run_summary(tmp_path: Path, caplo
 
 def test_zoom_file_progress_names_the_file_not_its_url_and_quick_files_log_nothing(tmp_path: Path, caplog) -> None:
     app = ZoomAICSandbox()
-    # every history download is slow (one piece after 0.3 s): with a 0.2 s interval each logs one final line
-    app.faults.add("slow", r"/conversations/download/", seconds=0.3, times=2)
+    # two history downloads are slow (one piece after 2 s): with a 1 s interval each logs one final line;
+    # the other downloads take well under a second (a busy machine included) and log nothing
+    app.faults.add("slow", r"/conversations/download/", seconds=2.0, times=2)
     with SandboxServer(app) as server:
         config = {**app.demo_config(server.url), "end_date": "2021-10-31T00:00:00Z",
                   "storage_url": str(tmp_path / "storage"), "retry_base_seconds": 0.01,
-                  "progress_interval_seconds": 0.2, "max_concurrency": 1}
+                  "progress_interval_seconds": 1.0, "max_concurrency": 1}
         caplog.set_level("INFO")
         run = run_tap(TapZoomAIC, config)
     histories = [r for r in run.records["conversation_histories"] if r["storage_uri"]]
@@ -101,10 +102,10 @@ def test_zoom_file_progress_names_the_file_not_its_url_and_quick_files_log_nothi
 
 def test_salesloft_artifact_progress_in_a_cli_run(tmp_path: Path) -> None:
     app = SalesloftSandbox(budget=1_000_000, conversations=10)
-    app.faults.add("slow", r"^/signed/transcripts/", seconds=0.3, times=1)
+    app.faults.add("slow", r"^/signed/transcripts/", seconds=2.0, times=1)
     with SandboxServer(app) as server:
         config = {**app.demo_config(server.url), "retry_base_seconds": 0.01, "rate_limit_reserve": 0,
-                  "storage_url": str(tmp_path / "store"), "progress_interval_seconds": 0.2}
+                  "storage_url": str(tmp_path / "store"), "progress_interval_seconds": 1.0}
         result = run_tap_cli("taps.salesloft", config)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if "Downloading Salesloft artifact" in line]
