@@ -22,6 +22,10 @@ What the base gives every emulator, so an emulator holds only vendor behaviour:
   unexpired grant (on ``now()``) and puts it on ``request.grant``, else answers
   ``unauthorized``; ``expire_tokens()`` expires every token issued.
 
+``app.clock`` is the sandbox's "now" (``sandboxes.clock.SandboxClock``): emulators read
+time through it, the ``Date`` header comes from it, and a test moves it with
+``app.clock.set_offset(seconds)`` or ``POST /_sandbox/clock``.
+
 ``app.latency_seconds`` (default 0) delays every answer by that many seconds,
 as a remote vendor would; the benchmarks use it (``--latency`` on ``python -m sandboxes``).
 
@@ -45,6 +49,8 @@ import typing as t
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from sandboxes.clock import CLOCK_PATH, SandboxClock
 
 #: piece size of a ``slow`` fault's body
 SLOW_PIECE_BYTES = 256 * 1024
@@ -219,8 +225,8 @@ class SandboxApp:
         self.lock = threading.RLock()
         #: seconds added before every answer (network and vendor latency); 0 = none.
         self.latency_seconds = 0.0
-        #: the emulator's time source, seconds since the epoch (emulators may replace it).
-        self.clock: t.Callable[[], float] = time.time
+        #: the emulator's time source (a ``SandboxClock`` around ``time.time``; emulators may replace the base).
+        self.clock = time.time
         #: access token -> its grant.
         self.tokens: dict[str, Grant] = {}
         self.tokens_issued = 0
@@ -230,6 +236,21 @@ class SandboxApp:
     def routes(self) -> list[Route]:
         """The emulator's route table (emulators override)."""
         return []
+
+    @property
+    def clock(self) -> SandboxClock:
+        """The sandbox's now (``SandboxClock``); assigning a plain callable wraps it, keeping the offset."""
+        clock = self.__dict__.get("_clock")
+        if clock is None:
+            clock = self.__dict__["_clock"] = SandboxClock()
+        return clock
+
+    @clock.setter
+    def clock(self, base: t.Callable[[], float]) -> None:
+        if isinstance(base, SandboxClock):
+            self.__dict__["_clock"] = base
+        else:
+            self.clock.base = base
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         """Answer one request: the token endpoint, else the first route whose pattern matches the path."""
@@ -365,6 +386,16 @@ class SandboxApp:
         return [r for r in self.requests if re.search(path_regex, r.path)]
 
 
+def _clock_answer(app: SandboxApp, request: SandboxRequest) -> SandboxResponse:
+    """``GET``/``POST /_sandbox/clock``: read, or set with ``{"offset_seconds": N}``."""
+    if request.method == "POST":
+        try:
+            app.clock.set_offset(float(request.json()["offset_seconds"]))
+        except (ValueError, KeyError, TypeError):
+            return json_response({"error": 'POST {"offset_seconds": <number>}'}, 400)
+    return json_response(app.clock.describe())
+
+
 def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         """Turns each HTTP request into a ``SandboxRequest`` for ``app``, applying armed faults."""
@@ -387,6 +418,9 @@ def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
             )
+            if request.path == CLOCK_PATH:
+                self._send(_clock_answer(app, request), truncate=False)
+                return
             with app.lock:
                 app.requests.append(request)
             if app.latency_seconds > 0:
@@ -420,7 +454,7 @@ def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
             self.send_response_only(response.status)
             names = {n.lower() for n in response.headers}
             if "date" not in names:
-                self.send_header("Date", self.date_time_string())
+                self.send_header("Date", app.clock.http_date())
             self.send_header("Server", self.version_string())
             for name, value in response.headers.items():
                 self.send_header(name, value)

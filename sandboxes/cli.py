@@ -18,6 +18,7 @@ import sys
 import threading
 
 from sandboxes.base import SandboxApp, SandboxServer
+from sandboxes.clock import set_default_offset
 from sandboxes.foundry_aip import FoundryAIPSandbox
 from sandboxes.knovvu import KnovvuSandbox
 from sandboxes.kore_agentai import KoreAgentAISandbox
@@ -49,11 +50,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="0 to let the OS pick free ports; default: each sandbox's fixed port")
     parser.add_argument("--latency", type=float, default=0.0,
                         help="seconds added before every answer, as a remote vendor would (default 0)")
+    parser.add_argument("--clock-offset", type=float, default=0.0,
+                        help="seconds the sandboxes' clock runs ahead of this machine's (negative: behind; default 0)")
     parser.add_argument("--ready-file", help="write the URLs and configs as JSON here once serving")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in SANDBOXES]
     if unknown:
         parser.error(f"unknown sandbox(es): {', '.join(unknown)}")
+    set_default_offset(args.clock_offset)
     servers = {}
     for name in args.names or list(SANDBOXES):
         app_class, port = SANDBOXES[name]

@@ -153,7 +153,7 @@ class KoreAgentAISandbox(SandboxApp):
         self.conversations: dict[str, dict[str, t.Any]] = {}
         self._counter = 0
         self._rng = random.Random(seed)
-        self.last_day = last_day or datetime.now(timezone.utc).date() - timedelta(days=1)
+        self.last_day = last_day or self.clock.now().date() - timedelta(days=1)
         for record in DOCUMENTED_RECORDS:
             self.conversations[record["_id"]] = {**copy.deepcopy(record), "messages": None}
         self._generate(days)
@@ -257,7 +257,7 @@ class KoreAgentAISandbox(SandboxApp):
         with self.lock:
             message = self.conversations[conversation_id]["messages"][index]
             message["components"][0]["data"]["text"] = text
-            message["__lModifiedOn__"] = iso_ms(when or datetime.now(timezone.utc))
+            message["__lModifiedOn__"] = iso_ms(when or self.clock.now())
             return copy.deepcopy(message)
 
     def rate_limit(self, times: int = 1, retry_after: str | None = "0.01") -> None:

@@ -302,7 +302,7 @@ class SalesloftSandbox(SandboxApp):
 
     def touch(self, ids: t.Iterable[str], when: datetime | None = None) -> None:
         """Mark conversations (and their transcriptions) as updated at ``when`` (default: now)."""
-        stamp = iso(when or datetime.now(timezone.utc))
+        stamp = iso(when or datetime.fromtimestamp(self.clock(), timezone.utc))
         with self.lock:
             for conv_id in ids:
                 self.conversations[conv_id]["updated_at"] = stamp

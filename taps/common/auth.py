@@ -30,6 +30,7 @@ from singer_sdk.authenticators import APIAuthenticatorBase, OAuthAuthenticator
 from singer_sdk.exceptions import FatalAPIError
 from typing_extensions import override
 
+from taps.common.clock import VendorClock
 from taps.common.redact import redact
 from taps.common.retry import RetryPolicy, parse_retry_after
 
@@ -202,6 +203,8 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         self.policy = policy
         self.settings_hint = settings_hint
         self.tokens_minted = 0
+        #: the tap's ``VendorClock`` (set by ``VendorTap``): token answers carry the vendor's Date too
+        self.vendor_clock: VendorClock | None = None
         self._minted_after_401 = False
         self._minted_at: float | None = None
         #: one mint at a time, shared by every worker thread (one token per process).
@@ -277,6 +280,8 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         raise AuthenticationFailed(msg)
 
     def _accept(self, response: requests.Response) -> None:
+        if self.vendor_clock is not None:
+            self.vendor_clock.observe(response)
         try:
             payload = response.json()
             token = payload["access_token"]
@@ -301,6 +306,16 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
             f"{self.vendor} refused the OAuth client credentials (HTTP {response.status_code}): "
             f"{body}. Check {self.settings_hint} (and token_url)."
         )
+
+    def ensure_token(self) -> None:
+        """Mint a token now unless a valid one is held (its answer feeds ``vendor_clock``).
+
+        Raises:
+            AuthenticationFailed: as ``update_access_token``.
+        """
+        with self._token_lock:
+            if not self.is_token_valid():
+                self.update_access_token()
 
     @override
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:

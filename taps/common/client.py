@@ -30,6 +30,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
+from taps.common.clock import VendorClock
 from taps.common.http import lean_session
 from taps.common.redact import redact
 from taps.common.retry import exponential_wait, parse_retry_after
@@ -121,6 +122,11 @@ class VendorRESTStream(BookmarkHook, RESTStream):
     def timeout(self) -> int:
         """Seconds to wait for a response (setting ``request_timeout``)."""
         return int(self.settings.request_timeout)
+
+    @property
+    def vendor_clock(self) -> VendorClock:
+        """The tap's ``VendorClock``: the vendor's now from its ``Date`` headers (windows end there)."""
+        return self.vendor_tap.vendor_clock
 
     @property
     def request_gate(self) -> t.Any:
@@ -316,6 +322,7 @@ class VendorRESTStream(BookmarkHook, RESTStream):
                 2xx body that is not the complete JSON document we expected.
             VendorAPIError: any other 4xx, with the vendor's message and a hint.
         """
+        self.vendor_clock.observe(response)
         status = response.status_code
         if status == HTTPStatus.UNAUTHORIZED and self.authenticator.handle_401(sent_authorization(response)):
             raise RetriableAPIError(self.response_error_message(response), response)

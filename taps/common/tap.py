@@ -20,6 +20,7 @@ from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
 from taps.common.cli import run_cli_guarded
+from taps.common.clock import VendorClock
 from taps.common.concurrency import DEFAULT_MAX_CONCURRENCY, FanOut, RequestGate
 from taps.common.handoff import Handoff
 from taps.common.logs import quiet_sdk_logging
@@ -247,8 +248,20 @@ class VendorTap(Tap):
 
     @cached_property
     def authenticator(self) -> TapAuthenticator:
-        """One authenticator per tap instance: one token per process."""
-        return self.build_authenticator()
+        """One authenticator per tap instance: one token per process.
+
+        An authenticator with a ``vendor_clock`` attribute (OAuth) gets the tap's,
+        so token answers teach it the vendor's time too.
+        """
+        authenticator = self.build_authenticator()
+        if hasattr(authenticator, "vendor_clock"):
+            authenticator.vendor_clock = self.vendor_clock
+        return authenticator
+
+    @cached_property
+    def vendor_clock(self) -> VendorClock:
+        """The vendor's clock (``taps.common.clock``), fed by the Date header of every answer."""
+        return VendorClock()
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:

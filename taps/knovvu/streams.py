@@ -27,6 +27,7 @@ from functools import cached_property
 from singer_sdk import Stream, StreamSchema
 from typing_extensions import override
 
+from taps.common.auth import ClientCredentialsAuthenticator
 from taps.common.client import VendorAPIError
 from taps.common.handoff import PayloadChild, PayloadParent
 from taps.common.progress import progress_for
@@ -155,8 +156,12 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
         start, end = self.settings.start_date, self.settings.end_date
         start_day = start.date() if start else None
         end_day = end.date() if end else None
-        today = utc_now().date()
-        plan = plan_days(self.progress, start_day, today, end_day)
+        # Knovvu's day, not the machine's (a day asked before Knovvu closed it is refused or partial):
+        # when there is something to ask and Knovvu has not answered yet, its token answer's Date tells it.
+        plan = plan_days(self.progress, start_day, self.vendor_clock.safe_today(), end_day)
+        if plan.days and not self.vendor_clock.known and isinstance(self.authenticator, ClientCredentialsAuthenticator):
+            self.authenticator.ensure_token()
+            plan = plan_days(self.progress, start_day, self.vendor_clock.safe_today(), end_day)
         if plan.beyond_retention:
             first, last = plan.beyond_retention
             self.logger.warning(

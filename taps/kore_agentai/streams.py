@@ -25,7 +25,7 @@ from typing_extensions import override
 from taps.common.handoff import PayloadChild, PayloadParent
 from taps.common.schemas import schema_directory
 from taps.common.sdk_compat import write_state_now
-from taps.common.timestamps import parse_timestamp, utc_now
+from taps.common.timestamps import parse_timestamp
 from taps.common.windows import date_windows
 from taps.kore_agentai.client import PAGE_SIZE, KoreAgentAIStream
 
@@ -61,8 +61,9 @@ class ConversationsStream(PayloadParent, KoreAgentAIStream):
     # --- windows --------------------------------------------------------------
 
     def today(self) -> date:
-        """The current UTC date: the last day of the last window."""
-        return utc_now().date()
+        """Kore.ai's current UTC date (its ``Date`` header minus a margin, ``VendorClock.safe_today``;
+        the machine's clock until Kore.ai has answered): the last day of the last window."""
+        return self.vendor_clock.safe_today()
 
     def window_range(self, context: Context | None) -> tuple[date, date]:
         """First and last UTC day to request.

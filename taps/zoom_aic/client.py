@@ -177,7 +177,12 @@ class ZoomStream(VendorRESTStream):
         if code == TOKEN_INVALID_CODE or response.status_code == HTTPStatus.UNAUTHORIZED:
             return "Check account_id, client_id and client_secret, and that the app is activated"
         if code == PAGE_TOKEN_EXPIRED_CODE:
-            return "A next_page_token expired (15 minutes); run again"
+            url = (response.request.url or "") if response.request is not None else ""
+            if "next_page_token=" in url:
+                return "A next_page_token expired (15 minutes); run again"
+            return ("Zoom refused the from/to window (from after to, a span over 30 days, or a malformed time); "
+                    "windows end at Zoom's own clock (its Date header "
+                    f"{response.headers.get('Date', 'missing')}) minus a margin, so check start_date and end_date")
         return ""
 
     @override

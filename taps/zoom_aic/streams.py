@@ -234,8 +234,12 @@ class ConversationArchivesStream(PayloadParent, ZoomStream):
         return {}
 
     def last_to(self) -> datetime:
-        """``end_date`` when set, else now (UTC)."""
-        return self.settings.run_end()
+        """``end_date`` when set, but never after Zoom's own now minus a margin
+        (``VendorClock.safe_now``, from the ``Date`` header of Zoom's answers): a window
+        ending at the machine's now would bookmark past what Zoom has when the
+        machine's clock runs ahead. A window that would start after this end is
+        not asked for (``archive_windows`` returns none)."""
+        return self.vendor_clock.clamp(self.settings.end_date)
 
     @property
     def histories_wanted(self) -> bool:
