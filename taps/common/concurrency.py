@@ -38,6 +38,9 @@ if t.TYPE_CHECKING:
     from taps.common.tap import VendorTap
 
 DEFAULT_MAX_CONCURRENCY = 8
+#: child-context key a parent sets to True when the record was archived unchanged, children included,
+#: by an earlier run (request economy: the child is not requested again; see ``FanOutChild.should_fetch``).
+PARENT_UNCHANGED = "parent_unchanged"
 #: parents read ahead per worker, so the pool stays busy while the main thread emits.
 LOOKAHEAD_PER_WORKER = 2
 
@@ -217,16 +220,19 @@ class FanOutChild:
     stream class: ``class Exchanges(FanOutChild, FoundryStream)``.
     """
 
-    def should_fetch(self, context: t.Any) -> bool:  # noqa: ARG002
-        """Whether the child partition needs a request at all (streams override for request economy)."""
-        return True
+    def should_fetch(self, context: t.Any) -> bool:
+        """Whether the child partition needs a request at all: not when the parent marked its
+        context ``PARENT_UNCHANGED`` (an earlier run archived it and its children)."""
+        return not (context or {}).get(PARENT_UNCHANGED)
 
     def fetch(self, context: t.Any) -> list[dict[str, t.Any]]:
         """Every raw record of the child partition (runs in a worker thread)."""
         return list(super().request_records(context))  # type: ignore[misc]
 
     def request_records(self, context: t.Any) -> t.Iterable[dict[str, t.Any]]:
-        """The records fetched ahead for ``context``, else requested now."""
+        """The records fetched ahead for ``context``, else requested now; none when ``should_fetch`` says no."""
+        if not self.should_fetch(context):
+            return
         future = _fan_out_of(self).take(context_key(self.name, context))  # type: ignore[attr-defined]
         if future is None:
             yield from super().request_records(context)  # type: ignore[misc]

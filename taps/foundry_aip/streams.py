@@ -29,7 +29,8 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import JSONPathPaginator
 from typing_extensions import override
 
-from taps.common.concurrency import FanOutChild, FanOutParent
+from taps.common.concurrency import PARENT_UNCHANGED, FanOutChild, FanOutParent
+from taps.common.sdk_compat import write_state_now
 from taps.common.summary import report_gap
 from taps.common.timestamps import parse_timestamp
 from taps.foundry_aip.client import (
@@ -72,6 +73,8 @@ class SessionsStream(FanOutParent, FoundryStream):
     is_sorted = False  # newest first: the bookmark is finalised per agent
     records_jsonpath = "$.data[*]"
     schema = StreamSchema(SCHEMAS)
+    #: the agent's bookmark when its partition began (``None``: first run for the agent)
+    _bookmark_at_start: str | None = None
 
     @override
     @property
@@ -107,6 +110,8 @@ class SessionsStream(FanOutParent, FoundryStream):
                 ``MAX_LISTING_RESTARTS`` restarts; or any ``VendorAPIError``.
         """
         agent_rid = (context or {})["agent_rid"]
+        write_state_now(self)  # the agents before this one are done: a kill from here redoes only this one
+        self._bookmark_at_start = self.get_context_state(context).get("replication_key_value")
         floor = self.listing_floor(context)
         sessions, listed = self._list_sessions(context, floor)
         if listed == 0:
@@ -158,6 +163,11 @@ class SessionsStream(FanOutParent, FoundryStream):
                   "they are newer than this run's bookmark and come with the next run")
         self.logger.error("Listing of agent %s may be INCOMPLETE: %s", agent_rid, detail)
         report_gap(self, f"sessions of agent {agent_rid} updated during the listing", "error", detail)
+        # Keep the bookmark below every session this run may have missed (they were all updated after the
+        # last pass's front): sessions newer than that front wait for the next run too.
+        cut = front[0] if front is not None else None
+        if cut is not None:
+            kept = {rid: row for rid, row in kept.items() if (row.get("updated_time") or "") <= cut}
         return kept, listed
 
     def _list_pass(self, context: Context | None, floor: str | None,
@@ -217,12 +227,25 @@ class SessionsStream(FanOutParent, FoundryStream):
 
     @override
     def get_child_context(self, record: dict, context: Context | None) -> dict:
-        """Context for ``session_exchanges``: the agent, the session and its update time."""
-        return {
+        """Context for ``session_exchanges``: the agent, the session and its update time.
+
+        Request economy (issue 11): a session whose ``updated_time`` is at or
+        before the agent's bookmark this run started from is marked
+        ``PARENT_UNCHANGED`` and its content is not read again. That bookmark
+        is saved only once an agent's listing (complete, see ``_list_sessions``)
+        and every content are emitted, so every session up to it was archived
+        with its exchanges; Foundry bumps ``updatedTime`` on every new exchange.
+        """
+        child = {
             "agent_rid": record["agent_rid"],
             "session_rid": record["rid"],
             "session_updated_time": record.get("updated_time"),
         }
+        start = self._bookmark_at_start
+        updated = record.get("updated_time")
+        if start and updated and updated <= start:
+            child[PARENT_UNCHANGED] = True
+        return child
 
 
 class SessionExchangesStream(FanOutChild, FoundryStream):

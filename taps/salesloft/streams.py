@@ -31,7 +31,7 @@ from singer_sdk.pagination import JSONPathPaginator
 from typing_extensions import override
 
 from taps.common.client import VendorAPIError
-from taps.common.concurrency import FanOutChild, FanOutParent
+from taps.common.concurrency import PARENT_UNCHANGED, FanOutChild, FanOutParent
 from taps.common.downloads import Download
 from taps.common.progress import progress_for
 from taps.common.storage import FileStore, key_part
@@ -58,10 +58,39 @@ class UpdatedAtStream(SalesloftStream):
         super().__init__(*args, **kwargs)
         self._skip_ids: frozenset[str] = frozenset()
         self._last_seen: datetime | None = None
+        self._bookmark_at_start: datetime | bool | None = False  # False: not read yet
+
+    def bookmark_at_start(self) -> datetime | None:
+        """The bookmark this run started from (``None`` on a first run), read once, before it moves."""
+        if self._bookmark_at_start is False:
+            value = self.get_context_state(self.context).get("replication_key_value")
+            self._bookmark_at_start = parse_timestamp(value) if value else None
+        return t.cast("datetime | None", self._bookmark_at_start)
+
+    def child_context_for(self, record: dict, key: str) -> dict:
+        """``{key: record["id"]}``, plus ``PARENT_UNCHANGED`` when an earlier run archived the record unchanged.
+
+        Request economy (issue 11): a record whose ``updated_at`` is older than
+        the bookmark this run started from was emitted by an earlier run, and
+        singer-sdk syncs a record's children before the record and the bookmark
+        moves only after it, so its children were archived too: re-read inside
+        the lookback, it gets no child requests. A record *at* the bookmark's
+        timestamp is fetched again (the bookmark may stand inside a group of
+        rows sharing it, some not emitted yet). A record that first appears
+        late inside the lookback with an ``updated_at`` older than the
+        bookmark gets its record but not its children (Salesloft bumps
+        ``updated_at`` on every change, so this is not expected).
+        """
+        context: dict[str, t.Any] = {key: record["id"]}
+        start = self.bookmark_at_start()
+        if start is not None and parse_timestamp(record["updated_at"]) < start:
+            context[PARENT_UNCHANGED] = True
+        return context
 
     @override
     def get_new_paginator(self) -> UpdatedAtKeysetPaginator:
         """Keyset paginator starting at bookmark − lookback (or start_date)."""
+        self.bookmark_at_start()  # before this run moves it
         start = self.get_lookback_start(self.context)
         self._last_seen = None
         return UpdatedAtKeysetPaginator(start.isoformat().replace("+00:00", "Z") if start else None)
@@ -101,6 +130,49 @@ class UpdatedAtStream(SalesloftStream):
             yield row
 
 
+class SalesloftChild(SalesloftStream):
+    """A stream read once per parent record (a conversation or a transcription), with no state of its own.
+
+    No request at all when the parent marked the context ``PARENT_UNCHANGED``
+    (see ``UpdatedAtStream.child_context_for``). A 404 (the parent is gone
+    since it was listed) is skipped with ``gone_warning`` when a stream sets it.
+    """
+
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    schema: t.ClassVar[StreamSchema] = StreamSchema(SCHEMAS)
+    #: the context key holding the parent's id
+    parent_key: t.ClassVar[str] = ""
+    #: logged (with the parent's id) for a 404, which is then skipped; ``None``: a 404 ends the run
+    gone_warning: t.ClassVar[str | None] = None
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        """The child's records; none for an unchanged parent; a 404 skipped with ``gone_warning`` if set.
+
+        Raises:
+            VendorAPIError: any other Salesloft error.
+        """
+        if (context or {}).get(PARENT_UNCHANGED):
+            return
+        try:
+            yield from super().get_records(context)
+        except VendorAPIError as exc:
+            if exc.status != 404 or self.gone_warning is None:  # noqa: PLR2004
+                raise
+            self.logger.warning(self.gone_warning, (context or {}).get(self.parent_key))
+
+
+class SingleObjectChild(SalesloftChild):
+    """A child endpoint answering one object, ``{"data": {...}}``: no paging."""
+
+    envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"data": dict}
+
+    @override
+    def get_new_paginator(self) -> None:
+        """Single object answer: no paging."""
+        return
+
+
 class ConversationsStream(FanOutParent, UpdatedAtStream):
     """Recorded conversations (``GET /v2/conversations``), newest changes last."""
 
@@ -110,38 +182,23 @@ class ConversationsStream(FanOutParent, UpdatedAtStream):
 
     @override
     def get_child_context(self, record: dict, context: Context | None) -> dict:
-        """Children get the conversation id."""
-        return {"conversation_id": record["id"]}
+        """Children get the conversation id (and whether it is unchanged since the last run)."""
+        return self.child_context_for(record, "conversation_id")
 
 
-class ConversationExtensiveStream(FanOutChild, SalesloftStream):
+class ConversationExtensiveStream(FanOutChild, SingleObjectChild):
     """One conversation's extensive view (``GET /v2/conversations/{id}/extensive``).
 
     One call per conversation, so it is deselected by default in meltano.yml.
+    A conversation deleted since it was listed (404) is skipped with a warning.
     """
 
     name = "conversation_extensive"
-    envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"data": dict}
     path = "/v2/conversations/{conversation_id}/extensive"
     parent_stream_type = ConversationsStream
     primary_keys: t.ClassVar[list[str]] = ["id"]
-    state_partitioning_keys: t.ClassVar[list[str]] = []
-    schema: t.ClassVar[StreamSchema] = StreamSchema(SCHEMAS)
-
-    @override
-    def get_new_paginator(self) -> None:
-        """Single object answer: no paging."""
-        return
-
-    @override
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        """The extensive view; a conversation deleted since it was listed (404) is skipped with a warning."""
-        try:
-            yield from super().get_records(context)
-        except VendorAPIError as exc:
-            if exc.status != 404:  # noqa: PLR2004
-                raise
-            self.logger.warning("Conversation %s is gone (404); no extensive record", (context or {}).get("conversation_id"))
+    parent_key = "conversation_id"
+    gone_warning = "Conversation %s is gone (404); no extensive record"
 
     @override
     def post_process(self, row: dict, context: Context | None = None) -> dict:
@@ -159,11 +216,11 @@ class TranscriptionsStream(FanOutParent, UpdatedAtStream):
 
     @override
     def get_child_context(self, record: dict, context: Context | None) -> dict:
-        """Sentences are fetched per transcription."""
-        return {"transcription_id": record["id"]}
+        """Sentences and artifacts are fetched per transcription (unless it is unchanged since the last run)."""
+        return self.child_context_for(record, "transcription_id")
 
 
-class TranscriptionSentencesStream(FanOutChild, SalesloftStream):
+class TranscriptionSentencesStream(FanOutChild, SalesloftChild):
     """Every sentence of a transcription (``GET /v2/transcriptions/{id}/sentences``), every page.
 
     Primary key: ``transcription_id`` + ``order_number`` (sentence ids repeat).
@@ -173,8 +230,7 @@ class TranscriptionSentencesStream(FanOutChild, SalesloftStream):
     path = "/v2/transcriptions/{transcription_id}/sentences"
     parent_stream_type = TranscriptionsStream
     primary_keys: t.ClassVar[list[str]] = ["transcription_id", "order_number"]
-    state_partitioning_keys: t.ClassVar[list[str]] = []
-    schema: t.ClassVar[StreamSchema] = StreamSchema(SCHEMAS)
+    parent_key = "transcription_id"
 
     @override
     def get_new_paginator(self) -> JSONPathPaginator:
@@ -199,7 +255,7 @@ DOWNLOAD_ROLE_HINT = (
 )
 
 
-class TranscriptionArtifactsStream(SalesloftStream):
+class TranscriptionArtifactsStream(SingleObjectChild):
     """Each transcription's transcript file, stored with its sha256 (``GET /v2/transcriptions/{id}/artifact``).
 
     Salesloft answers ``{"data": {id, language_code, url, content_type, created_at,
@@ -217,12 +273,11 @@ class TranscriptionArtifactsStream(SalesloftStream):
     """
 
     name = "transcription_artifacts"
-    envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"data": dict}
     path = "/v2/transcriptions/{transcription_id}/artifact"
     parent_stream_type = TranscriptionsStream
     primary_keys: t.ClassVar[list[str]] = ["transcription_id"]
-    state_partitioning_keys: t.ClassVar[list[str]] = []
-    schema: t.ClassVar[StreamSchema] = StreamSchema(SCHEMAS)
+    parent_key = "transcription_id"
+    gone_warning = "Transcription %s has no artifact (404)"
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """No reason to skip yet."""
@@ -248,11 +303,6 @@ class TranscriptionArtifactsStream(SalesloftStream):
                         session=session, redact=self.safe_message, on_retry=count_retry)
 
     @override
-    def get_new_paginator(self) -> None:
-        """Single object answer: no paging."""
-        return
-
-    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """The transcription's artifact, its file stored; nothing once the stream is skipped.
 
@@ -273,9 +323,7 @@ class TranscriptionArtifactsStream(SalesloftStream):
                 self._skip(f"Salesloft answered 403 for {where}: {exc.vendor_message}. {DOWNLOAD_ROLE_HINT}; "
                            "the other streams go on", reason="permission")
                 return
-            if exc.status != 404:  # noqa: PLR2004
-                raise
-            self.logger.warning("Transcription %s has no artifact (404)", (context or {}).get("transcription_id"))
+            raise
 
     def _skip(self, why: str, *, reason: str | None) -> None:
         """Skip the stream for the rest of the run, saying why once."""

@@ -1,0 +1,152 @@
+"""Request economy (issue 11) and checkpoints (issue 10 defect 10) of Salesloft and Foundry, over real HTTP.
+
+Counts come from the sandboxes' own request logs: a no-change rerun lists each
+partition and requests no child whose parent did not change; a changed parent's
+children are fetched again; a run killed (SIGKILL) mid-way and resumed from its
+last STATE repeats at most one page of parent work and, PK-merged, equals a
+clean run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sandboxes.base import SandboxServer
+from sandboxes.foundry_aip import DOCUMENTED_AGENT_RID, SECOND_AGENT_RID, FoundryAIPSandbox
+from sandboxes.salesloft import SalesloftSandbox
+from taps.foundry_aip.tap import TapFoundryAIP
+from taps.salesloft.tap import TapSalesloft
+from tests.conformance.kit import pk_merged
+from tests.helpers import REPO, catalog_for, parse_singer, run_tap
+
+LISTINGS = r"^/v2/(conversations|transcriptions)$"
+SALESLOFT_CHILDREN = r"^/v2/(conversations/[^/]+/extensive|transcriptions/[^/]+/(sentences|artifact))$"
+
+
+def salesloft_config(app: SalesloftSandbox, server: SandboxServer, tmp: Path, **extra: object) -> dict:
+    return {**app.demo_config(server.url), "retry_base_seconds": 0.01, "rate_limit_reserve": 0,
+            "storage_url": str(tmp / "storage"), **extra}
+
+
+def test_salesloft_no_change_rerun_lists_and_fetches_no_unchanged_child(tmp_path: Path) -> None:
+    app = SalesloftSandbox(budget=10**9, conversations=150)
+    with SandboxServer(app) as server:
+        config = salesloft_config(app, server, tmp_path)
+        catalog = catalog_for(TapSalesloft, config)
+        first = run_tap(TapSalesloft, config, catalog=catalog)
+        assert len(app.requests_to(SALESLOFT_CHILDREN)) > 300
+        app.requests.clear()
+        second = run_tap(TapSalesloft, config, state=first.final_state, catalog=catalog)
+        listings = app.requests_to(LISTINGS)
+        children = app.requests_to(SALESLOFT_CHILDREN)
+        # one listing request per stream (the lookback fits a page) ...
+        assert len(app.requests_to(r"^/v2/conversations$")) == 1
+        assert len(app.requests_to(r"^/v2/transcriptions$")) == 1
+        # ... and children only for the rows at the bookmark's own timestamp (it may stand inside a tie group)
+        newest_conv = max(c["updated_at"] for c in app.conversations.values())
+        newest_tr = max(x["updated_at"] for x in app.transcriptions.values())
+        at_bookmark = (sum(c["updated_at"] == newest_conv for c in app.conversations.values())
+                       + 2 * sum(x["updated_at"] == newest_tr for x in app.transcriptions.values()))
+        assert len(children) <= at_bookmark <= 6, [r.path for r in children]
+        assert len(listings) == 2
+        # the rerun still emits the lookback's parents (at least once delivery), no state moves back
+        assert second.records["conversations"]
+        assert second.final_state["bookmarks"]["conversations"] == first.final_state["bookmarks"]["conversations"]
+
+        # a changed conversation (and its transcription) gets its children again
+        changed = next(c for c in app.conversations.values()
+                       if c.get("transcription") and c["transcription"]["id"] in app.transcriptions)
+        app.touch([changed["id"]])
+        app.requests.clear()
+        third = run_tap(TapSalesloft, config, state=second.final_state, catalog=catalog)
+        paths = {r.path for r in app.requests_to(SALESLOFT_CHILDREN)}
+        tr_id = changed["transcription"]["id"]
+        assert {f"/v2/conversations/{changed['id']}/extensive", f"/v2/transcriptions/{tr_id}/sentences",
+                f"/v2/transcriptions/{tr_id}/artifact"} <= paths
+        assert any(r["id"] == changed["id"] for r in third.records["conversation_extensive"])
+
+
+def test_foundry_no_change_rerun_lists_once_per_agent_and_reads_no_unchanged_content() -> None:
+    app = FoundryAIPSandbox()
+    with SandboxServer(app) as server:
+        config = {**app.demo_config(server.url), "retry_base_seconds": 0.01}
+        first = run_tap(TapFoundryAIP, config)
+        app.requests.clear()
+        second = run_tap(TapFoundryAIP, config, state=first.final_state)
+        for agent in (DOCUMENTED_AGENT_RID, SECOND_AGENT_RID):
+            assert len([r for r in app.list_requests() if f"/agents/{agent}/sessions" in r.path]) == 1
+        assert app.requests_to(r"/content$") == []
+        assert second.final_state["bookmarks"] == first.final_state["bookmarks"]
+
+        moved = [app.ordered(SECOND_AGENT_RID)[5]["rid"]]
+        app.update_sessions(moved)
+        app.requests.clear()
+        third = run_tap(TapFoundryAIP, config, state=second.final_state)
+        assert [r.path.split("/")[-2] for r in app.requests_to(r"/content$")] == moved
+        assert {k[0] for k in third.keys("session_exchanges")} == set(moved)
+        assert len(third.records["session_exchanges"]) == len(app.contents[moved[0]])
+
+
+def _run_until_killed(module: str, config: dict, state: dict | None, app: object, path: str, pages: int,
+                      tmp: Path) -> tuple[str, bool]:
+    """Run ``module`` as Meltano does; SIGKILL it once the sandbox served ``pages`` requests to ``path``.
+
+    Returns the stdout written before the kill and whether the run finished by itself first.
+    """
+    (tmp / "config.json").write_text(json.dumps(config))
+    args = [sys.executable, "-m", module, "--config", str(tmp / "config.json")]
+    if state is not None:
+        (tmp / "state.json").write_text(json.dumps(state))
+        args += ["--state", str(tmp / "state.json")]
+    out = (tmp / "out.jsonl").open("wb")
+    start = len(app.requests_to(path))  # type: ignore[attr-defined]
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.DEVNULL, cwd=REPO,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    finished = False
+    while True:
+        if proc.poll() is not None:
+            finished = True
+            break
+        if len(app.requests_to(path)) - start >= pages:  # type: ignore[attr-defined]
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            break
+        time.sleep(0.002)
+    out.close()
+    text = (tmp / "out.jsonl").read_text()
+    complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]  # a line cut by the kill is lost
+    return complete, finished
+
+
+def test_salesloft_killed_run_repeats_at_most_one_listing_page(tmp_path: Path) -> None:
+    """Defect 10: SIGKILL after 3 conversation pages; the resume re-requests at most one page of conversations
+    and at most one page's children; PK-merged, the two runs equal a clean run."""
+    app = SalesloftSandbox(budget=10**9, conversations=520)
+    with SandboxServer(app) as server:
+        config = salesloft_config(app, server, tmp_path, lookback_days=0, max_concurrency=1)
+        with tempfile.TemporaryDirectory() as tmp:
+            killed_out, finished = _run_until_killed("taps.salesloft", config, None, app, r"^/v2/conversations$",
+                                                     3, Path(tmp))
+        assert not finished
+        killed = parse_singer(killed_out)
+        emitted = {r["id"] for r in killed.records["conversations"]}
+        assert emitted and killed.states
+        app.requests.clear()
+        resumed = run_tap(TapSalesloft, config, state=killed.final_state)
+        refetched = [r for r in resumed.records["conversations"] if r["id"] in emitted]
+        assert len(refetched) <= 100  # at most one keyset page of parent work again
+        extensive_again = [r for r in app.requests_to(r"/extensive$") if r.path.split("/")[3] in emitted]
+        assert len(extensive_again) <= 100
+        clean_app = SalesloftSandbox(budget=10**9, conversations=520)
+        with SandboxServer(clean_app) as clean_server:
+            clean = run_tap(TapSalesloft, salesloft_config(clean_app, clean_server, tmp_path / "clean"))
+        merged, expected = pk_merged([killed, resumed]), pk_merged(clean)
+        for stream in ("conversations", "conversation_extensive", "transcriptions", "transcription_sentences"):
+            assert merged[stream] == expected[stream], stream
