@@ -1,25 +1,33 @@
 {#- SQL that differs between DuckDB and PostgreSQL, in one place. Each macro has a
     DuckDB form and a PostgreSQL form (`default__`), chosen by adapter.dispatch. -#}
 
+{#- PostgreSQL: a JSON column as jsonb, whatever the loader made of it. target-postgres stores
+    objects as jsonb and arrays of objects as jsonb[] (to_jsonb turns that into one jsonb
+    array); a text column holding JSON is parsed. -#}
+{% macro pg_jsonb(expr) -%}
+(case when jsonb_typeof(to_jsonb({{ expr }})) = 'string' then cast(to_jsonb({{ expr }}) #>> '{}' as jsonb)
+      else to_jsonb({{ expr }}) end)
+{%- endmacro %}
+
 {#- The text at a JSON object key (`key` may be a dotted path, e.g. 'metadata.title'). -#}
 {% macro json_text(expr, path) %}{{ return(adapter.dispatch('json_text')(expr, path)) }}{% endmacro %}
 {% macro duckdb__json_text(expr, path) %}json_extract_string({{ expr }}, '$.{{ path }}'){% endmacro %}
-{% macro default__json_text(expr, path) %}(cast({{ expr }} as jsonb) #>> '{ {{- path.split('.') | join(',') -}} }'){% endmacro %}
+{% macro default__json_text(expr, path) %}({{ pg_jsonb(expr) }} #>> '{ {{- path.split('.') | join(',') -}} }'){% endmacro %}
 
 {#- The JSON value at a key (a JSON value, not text). -#}
 {% macro json_value(expr, path) %}{{ return(adapter.dispatch('json_value')(expr, path)) }}{% endmacro %}
 {% macro duckdb__json_value(expr, path) %}json_extract({{ expr }}, '$.{{ path }}'){% endmacro %}
-{% macro default__json_value(expr, path) %}(cast({{ expr }} as jsonb) #> '{ {{- path.split('.') | join(',') -}} }'){% endmacro %}
+{% macro default__json_value(expr, path) %}({{ pg_jsonb(expr) }} #> '{ {{- path.split('.') | join(',') -}} }'){% endmacro %}
 
 {#- The element at 0-based integer `idx` of a JSON array. -#}
 {% macro json_element(expr, idx) %}{{ return(adapter.dispatch('json_element')(expr, idx)) }}{% endmacro %}
 {% macro duckdb__json_element(expr, idx) %}json_extract({{ expr }}, cast({{ idx }} as bigint)){% endmacro %}
-{% macro default__json_element(expr, idx) %}(cast({{ expr }} as jsonb) -> cast({{ idx }} as integer)){% endmacro %}
+{% macro default__json_element(expr, idx) %}({{ pg_jsonb(expr) }} -> cast({{ idx }} as integer)){% endmacro %}
 
 {#- Number of elements of a JSON array (0 for null or a non-array). -#}
 {% macro json_length(expr) %}{{ return(adapter.dispatch('json_length')(expr)) }}{% endmacro %}
 {% macro duckdb__json_length(expr) %}cast(coalesce(json_array_length({{ expr }}), 0) as bigint){% endmacro %}
-{% macro default__json_length(expr) %}(case when jsonb_typeof(cast({{ expr }} as jsonb)) = 'array' then jsonb_array_length(cast({{ expr }} as jsonb)) else 0 end){% endmacro %}
+{% macro default__json_length(expr) %}(case when jsonb_typeof({{ pg_jsonb(expr) }}) = 'array' then jsonb_array_length({{ pg_jsonb(expr) }}) else 0 end){% endmacro %}
 
 {#- A lateral row source of 0-based indexes 0 .. n-1 as column `alias`.idx (no rows when n = 0). -#}
 {% macro index_rows(n, alias) %}{{ return(adapter.dispatch('index_rows')(n, alias)) }}{% endmacro %}
@@ -90,17 +98,13 @@
 {%- endmacro %}
 
 {#- A raw tap column as the loader named it: target-duckdb lower-cases the vendor's field
-    name (userInput -> userinput); SQL loaders built on singer-sdk (MeltanoLabs
-    target-postgres) snake-case it (userInput -> user_input). -#}
+    name (userInput -> userinput); MeltanoLabs target-postgres keeps it as it is
+    (userInput, quoted). -#}
 {% macro raw_col(name) %}{{ return(adapter.dispatch('raw_col')(name)) }}{% endmacro %}
 {% macro duckdb__raw_col(name) %}{{ adapter.quote(name | lower) }}{% endmacro %}
-{% macro default__raw_col(name) -%}
-  {%- set s = modules.re.sub('[^a-zA-Z0-9_]+', '_', name) -%}
-  {%- set s = modules.re.sub('([a-z0-9])([A-Z])', '\\1_\\2', s) -%}
-  {{ adapter.quote(s.strip('_') | lower) }}
-{%- endmacro %}
+{% macro default__raw_col(name) %}{{ adapter.quote(name) }}{% endmacro %}
 
 {#- The text of the element at 0-based `idx` of a JSON array of strings. -#}
 {% macro json_element_text(expr, idx) %}{{ return(adapter.dispatch('json_element_text')(expr, idx)) }}{% endmacro %}
 {% macro duckdb__json_element_text(expr, idx) %}json_extract_string({{ expr }}, cast({{ idx }} as bigint)){% endmacro %}
-{% macro default__json_element_text(expr, idx) %}(cast({{ expr }} as jsonb) ->> cast({{ idx }} as integer)){% endmacro %}
+{% macro default__json_element_text(expr, idx) %}({{ pg_jsonb(expr) }} ->> cast({{ idx }} as integer)){% endmacro %}
