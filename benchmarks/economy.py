@@ -8,7 +8,10 @@ children (a request per listed parent: contents, sentences, downloads) and
 auth. Goal: <= 1 listing request per partition, 0 requests for children whose
 parent did not change.
 
-Usage: python -m benchmarks.economy [--taps zoom foundry salesloft knovvu kore]
+Usage: python -m benchmarks.economy [--taps zoom foundry salesloft knovvu kore] [--small]
+
+``--small`` runs Salesloft (120 conversations) and Foundry (40 + 20 sessions)
+on smaller sandboxes, for a quick check on a shared machine.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ from sandboxes.knovvu import KnovvuSandbox
 from sandboxes.kore_agentai import KoreAgentAISandbox
 from sandboxes.salesloft import SalesloftSandbox
 from sandboxes.zoom_aic import ZoomAICSandbox
+
+#: smaller sandboxes for ``--small``
+SMALL: dict[str, t.Callable[[], t.Any]] = {
+    "foundry": lambda: FoundryAIPSandbox(sessions_per_agent=(40, 20)),
+    "salesloft": lambda: SalesloftSandbox(budget=10**9, conversations=120),
+}
 
 #: tap -> (module, sandbox factory, {endpoint regex: kind}, partitions(state) -> count)
 TAPS: dict[str, tuple[str, t.Callable[[], t.Any], dict[str, str]]] = {
@@ -61,10 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run every tap twice; print the rerun's requests per endpoint and a JSON summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--taps", nargs="+", default=list(TAPS), choices=list(TAPS))
+    parser.add_argument("--small", action="store_true", help="smaller Salesloft and Foundry sandboxes")
     args = parser.parse_args(argv)
     summary = {}
     for name in args.taps:
         module, factory, rules = TAPS[name]
+        if args.small and name in SMALL:
+            factory = SMALL[name]
         app = factory()
         with SandboxServer(app) as server:
             config = app.demo_config(server.url)

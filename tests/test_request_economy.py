@@ -49,12 +49,10 @@ def test_salesloft_no_change_rerun_lists_and_fetches_no_unchanged_child(tmp_path
         # one listing request per stream (the lookback fits a page) ...
         assert len(app.requests_to(r"^/v2/conversations$")) == 1
         assert len(app.requests_to(r"^/v2/transcriptions$")) == 1
-        # ... and children only for the rows at the bookmark's own timestamp (it may stand inside a tie group)
-        newest_conv = max(c["updated_at"] for c in app.conversations.values())
-        newest_tr = max(x["updated_at"] for x in app.transcriptions.values())
-        at_bookmark = (sum(c["updated_at"] == newest_conv for c in app.conversations.values())
-                       + 2 * sum(x["updated_at"] == newest_tr for x in app.transcriptions.values()))
-        assert len(children) <= at_bookmark <= 6, [r.path for r in children]
+        # ... and no child at all: rows older than the bookmark, and the rows at its own timestamp listed in
+        # ids_at_bookmark, were archived with their children by the first run
+        assert children == [], [r.path for r in children]
+        assert first.final_state["bookmarks"]["conversations"]["ids_at_bookmark"]
         assert len(listings) == 2
         # the rerun still emits the lookback's parents (at least once delivery), no state moves back
         assert second.records["conversations"]
@@ -150,3 +148,23 @@ def test_salesloft_killed_run_repeats_at_most_one_listing_page(tmp_path: Path) -
         merged, expected = pk_merged([killed, resumed]), pk_merged(clean)
         for stream in ("conversations", "conversation_extensive", "transcriptions", "transcription_sentences"):
             assert merged[stream] == expected[stream], stream
+
+
+def test_salesloft_rows_at_the_bookmark_not_yet_emitted_still_get_their_children(tmp_path: Path) -> None:
+    """A bookmark inside a tie group (a kill mid-group): only the ids listed beside it skip their children."""
+    app = SalesloftSandbox(budget=10**9, conversations=400)
+    stamps = [c["updated_at"] for c in app.conversations.values()]
+    tie = max(set(stamps), key=stamps.count)  # the 130-row bulk-import group
+    group = sorted(c["id"] for c in app.conversations.values() if c["updated_at"] == tie)
+    done = group[:10]
+    state = {"bookmarks": {"conversations": {"replication_key": "updated_at", "replication_key_value": tie,
+                                             "ids_at_bookmark": done, "ids_at_bookmark_of": tie}}}
+    with SandboxServer(app) as server:
+        config = salesloft_config(app, server, tmp_path, lookback_days=0)
+        catalog = catalog_for(TapSalesloft, config, {"transcriptions": False, "transcription_sentences": False,
+                                                     "transcription_artifacts": False})
+        run = run_tap(TapSalesloft, config, state=state, catalog=catalog)
+    fetched = {r.path.split("/")[3] for r in app.requests_to(r"/extensive$")}
+    later = {c["id"] for c in app.conversations.values() if c["updated_at"] > tie}
+    assert fetched == (set(group) - set(done)) | later
+    assert {r["id"] for r in run.records["conversation_extensive"]} == fetched

@@ -40,6 +40,9 @@ from taps.common.timestamps import parse_timestamp
 from taps.salesloft.client import PER_PAGE, SCHEMAS, SalesloftStream
 from taps.salesloft.pagination import KeysetToken, UpdatedAtKeysetPaginator
 
+#: state key beside the bookmark: ids emitted whose ``updated_at`` equals it (see ``UpdatedAtStream``)
+IDS_AT_BOOKMARK = "ids_at_bookmark"
+
 
 class UpdatedAtStream(SalesloftStream):
     """A list endpoint read incrementally on ``updated_at``, ascending, by keyset.
@@ -59,13 +62,39 @@ class UpdatedAtStream(SalesloftStream):
         self._skip_ids: frozenset[str] = frozenset()
         self._last_seen: datetime | None = None
         self._bookmark_at_start: datetime | bool | None = False  # False: not read yet
+        self._ids_at_start: frozenset[str] = frozenset()
 
     def bookmark_at_start(self) -> datetime | None:
-        """The bookmark this run started from (``None`` on a first run), read once, before it moves."""
+        """The bookmark this run started from (``None`` on a first run), read once, before it moves.
+
+        Also reads ``ids_at_bookmark`` then: the ids emitted, children first,
+        whose ``updated_at`` equals that bookmark (see ``bookmark_record``).
+        """
         if self._bookmark_at_start is False:
-            value = self.get_context_state(self.context).get("replication_key_value")
+            state = self.get_context_state(self.context)
+            value = state.get("replication_key_value")
             self._bookmark_at_start = parse_timestamp(value) if value else None
+            same = value and state.get(IDS_AT_BOOKMARK + "_of") == value
+            self._ids_at_start = frozenset(state.get(IDS_AT_BOOKMARK) or ()) if same else frozenset()
         return t.cast("datetime | None", self._bookmark_at_start)
+
+    @override
+    def bookmark_record(self, latest_record: dict[str, t.Any], *, context: Context | None = None) -> None:
+        """Advance the bookmark (never back), and keep beside it the ids emitted at its timestamp.
+
+        ``ids_at_bookmark`` lists every id emitted whose ``updated_at`` equals
+        the bookmark, in the same STATE: a rerun knows those rows (and their
+        children) are archived although the bookmark stands inside their tie
+        group, and requests no child for them.
+        """
+        super().bookmark_record(latest_record, context=context)
+        state = self.get_context_state(context)
+        value = state.get("replication_key_value")
+        if value is None or parse_timestamp(latest_record["updated_at"]) != parse_timestamp(value):
+            return
+        ids = state.get(IDS_AT_BOOKMARK) if state.get(IDS_AT_BOOKMARK + "_of") == value else None
+        state[IDS_AT_BOOKMARK] = sorted({*(ids or ()), latest_record["id"]})
+        state[IDS_AT_BOOKMARK + "_of"] = value
 
     def child_context_for(self, record: dict, key: str) -> dict:
         """``{key: record["id"]}``, plus ``PARENT_UNCHANGED`` when an earlier run archived the record unchanged.
@@ -75,16 +104,19 @@ class UpdatedAtStream(SalesloftStream):
         singer-sdk syncs a record's children before the record and the bookmark
         moves only after it, so its children were archived too: re-read inside
         the lookback, it gets no child requests. A record *at* the bookmark's
-        timestamp is fetched again (the bookmark may stand inside a group of
-        rows sharing it, some not emitted yet). A record that first appears
+        timestamp is unchanged only if its id is in ``ids_at_bookmark`` (the
+        bookmark may stand inside a group of rows sharing it, some not emitted
+        yet). A record that first appears
         late inside the lookback with an ``updated_at`` older than the
         bookmark gets its record but not its children (Salesloft bumps
         ``updated_at`` on every change, so this is not expected).
         """
         context: dict[str, t.Any] = {key: record["id"]}
         start = self.bookmark_at_start()
-        if start is not None and parse_timestamp(record["updated_at"]) < start:
-            context[PARENT_UNCHANGED] = True
+        if start is not None:
+            updated = parse_timestamp(record["updated_at"])
+            if updated < start or (updated == start and record["id"] in self._ids_at_start):
+                context[PARENT_UNCHANGED] = True
         return context
 
     @override
