@@ -9,11 +9,11 @@ from sandboxes.foundry_aip import FoundryAIPSandbox
 from taps.foundry_aip.tap import TapFoundryAIP
 
 _APP = FoundryAIPSandbox()
-_SERVER = SandboxServer(_APP).start()  # module-level: the suite builds its tap at collection time
+SANDBOX = SandboxServer(_APP)  # the suite takes its config at import; conftest's module_sandbox serves it
 
 TestTapFoundryAIP = get_tap_test_class(
     TapFoundryAIP,
-    config={**_APP.demo_config(_SERVER.url), "page_size": 50},
+    config={**_APP.demo_config(SANDBOX.url), "page_size": 50},
     parse_env_config=False,
     suite_config=SuiteConfig(max_records_limit=None),
 )

@@ -10,9 +10,9 @@ from sandboxes.base import SandboxServer
 from sandboxes.knovvu import KnovvuSandbox
 from taps.knovvu.tap import TapKnovvu
 
-SERVER = SandboxServer(KnovvuSandbox(downloads_per_hour=100_000)).start()
-STORAGE = tempfile.mkdtemp(prefix="knovvu-standard-")
-CONFIG = {**SERVER.app.demo_config(SERVER.url), "storage_url": STORAGE, "downloads_per_hour": 0,
+SANDBOX = SandboxServer(KnovvuSandbox(downloads_per_hour=100_000))  # served by conftest's module_sandbox
+SANDBOX_STORAGE = tempfile.mkdtemp(prefix="knovvu-standard-")
+CONFIG = {**SANDBOX.app.demo_config(SANDBOX.url), "storage_url": SANDBOX_STORAGE, "downloads_per_hour": 0,
           "retry_base_seconds": 0.01}
 
 TestTapKnovvu = get_tap_test_class(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 from datetime import timedelta
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
@@ -12,11 +11,11 @@ from sandboxes.kore_agentai import KoreAgentAISandbox
 from taps.kore_agentai.tap import TapKoreAgentAI
 
 _APP = KoreAgentAISandbox()
-_SERVER = SandboxServer(_APP).start()
-atexit.register(_SERVER.stop)
+#: served by conftest's module_sandbox while this module's tests run
+SANDBOX = SandboxServer(_APP)
 
 CONFIG = {
-    **_APP.demo_config(_SERVER.url),
+    **_APP.demo_config(SANDBOX.url),
     # the last 12 generated days: a few windows, paging, messages with and without history
     "start_date": f"{_APP.last_day - timedelta(days=12)}T00:00:00Z",
     "retry_base_seconds": 0.01,

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -193,12 +194,32 @@ def first_pages(app: FoundryAIPSandbox, agent: str) -> int:
     return sum(1 for r in app.list_requests() if f"/agents/{agent}/" in r.path and not r.arg("pageToken"))
 
 
-def foundry_setup(tmp_path: Path, server: SandboxServer) -> tuple[MeltanoResource, dg.AssetsDefinition]:
+@dataclass
+class FoundryPartitions:
+    """A served Foundry sandbox (two agents), the Meltano resource and the partitioned asset, one Dagster instance."""
+
+    app: FoundryAIPSandbox
+    res: MeltanoResource
+    asset: dg.AssetsDefinition
+    instance: dg.DagsterInstance
+
+    def run(self, key: str, **options: t.Any) -> dg.ExecuteInProcessResult:
+        """Materialize partition ``key`` (options go to ``dg.materialize``)."""
+        return dg.materialize([self.asset], partition_key=key, resources={"meltano": self.res},
+                              instance=self.instance, **options)
+
+
+@pytest.fixture
+def foundry(tmp_path: Path) -> t.Iterator[FoundryPartitions]:
+    """The Foundry partition-run set-up: sandbox served for the whole test."""
     ensure_installed("extractor", "tap-foundry-aip")
     ensure_installed("loader", "target-duckdb")
-    lay = layout(foundry_agent_rids=(FOUNDRY_A, FOUNDRY_B))
-    res = resource(tmp_path, {"TAP_FOUNDRY_AIP_API_URL": server.url, "TAP_FOUNDRY_AIP_PAGE_SIZE": "10"})
-    return res, asset_of(build_definitions(lay, res, FAST_RETRY), "tap_foundry_aip")
+    app = FoundryAIPSandbox(sessions_per_agent=(12, 9))
+    with SandboxServer(app) as server:
+        lay = layout(foundry_agent_rids=(FOUNDRY_A, FOUNDRY_B))
+        res = resource(tmp_path, {"TAP_FOUNDRY_AIP_API_URL": server.url, "TAP_FOUNDRY_AIP_PAGE_SIZE": "10"})
+        yield FoundryPartitions(app, res, asset_of(build_definitions(lay, res, FAST_RETRY), "tap_foundry_aip"),
+                                dg.DagsterInstance.ephemeral())
 
 
 def freshness(instance: dg.DagsterInstance, lay: Layout) -> dict[str, tuple[bool, list]]:
@@ -228,14 +249,10 @@ def fail_agent(app: FoundryAIPSandbox, agent: str, times: int) -> None:
     app.faults.add("status", rf"/agents/{agent}/sessions$", status=400, body=body, times=times)
 
 
-def test_a_failing_partition_is_retried_alone(tmp_path: Path) -> None:
-    app = FoundryAIPSandbox(sessions_per_agent=(12, 9))
-    with SandboxServer(app) as server:
-        res, foundry = foundry_setup(tmp_path, server)
-        fail_agent(app, FOUNDRY_A, times=1)
-        instance = dg.DagsterInstance.ephemeral()
-        results = {k: dg.materialize([foundry], partition_key=k, resources={"meltano": res}, instance=instance)
-                   for k in (FOUNDRY_A, FOUNDRY_B)}
+def test_a_failing_partition_is_retried_alone(foundry: FoundryPartitions) -> None:
+    app, instance = foundry.app, foundry.instance
+    fail_agent(app, FOUNDRY_A, times=1)
+    results = {k: foundry.run(k) for k in (FOUNDRY_A, FOUNDRY_B)}
     assert all(r.success for r in results.values())
     retries = {k: len([e for e in r.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY])
                for k, r in results.items()}
@@ -250,25 +267,21 @@ def test_a_failing_partition_is_retried_alone(tmp_path: Path) -> None:
     assert loaded == set(app.sessions[FOUNDRY_A])
 
 
-def test_a_partition_that_keeps_failing_is_rerun_alone_later(tmp_path: Path) -> None:
-    app = FoundryAIPSandbox(sessions_per_agent=(12, 9))
-    with SandboxServer(app) as server:
-        res, foundry = foundry_setup(tmp_path, server)
-        fail_agent(app, FOUNDRY_A, times=100)
-        instance = dg.DagsterInstance.ephemeral()
-        failed = dg.materialize([foundry], partition_key=FOUNDRY_A, resources={"meltano": res},
-                                instance=instance, raise_on_error=False)
-        other = dg.materialize([foundry], partition_key=FOUNDRY_B, resources={"meltano": res}, instance=instance)
-        assert not failed.success
-        assert other.success
-        assert first_pages(app, FOUNDRY_A) == 1 + FAST_RETRY.max_retries
-        state_b = stored_state(tmp_path, f"dev:tap-foundry-aip-to-target-duckdb:{FOUNDRY_B}")
-        app.faults.clear()
-        rerun = dg.materialize([foundry], partition_key=FOUNDRY_A, resources={"meltano": res}, instance=instance)
+def test_a_partition_that_keeps_failing_is_rerun_alone_later(foundry: FoundryPartitions, tmp_path: Path) -> None:
+    app, instance = foundry.app, foundry.instance
+    fail_agent(app, FOUNDRY_A, times=100)
+    failed = foundry.run(FOUNDRY_A, raise_on_error=False)
+    other = foundry.run(FOUNDRY_B)
+    assert not failed.success
+    assert other.success
+    assert first_pages(app, FOUNDRY_A) == 1 + FAST_RETRY.max_retries
+    state_b = stored_state(tmp_path, f"dev:tap-foundry-aip-to-target-duckdb:{FOUNDRY_B}")
+    app.faults.clear()
+    rerun = foundry.run(FOUNDRY_A)
     assert rerun.success
     assert first_pages(app, FOUNDRY_B) == 1  # the partition that succeeded was not run again
     assert stored_state(tmp_path, f"dev:tap-foundry-aip-to-target-duckdb:{FOUNDRY_B}") == state_b
-    assert instance.get_materialized_partitions(foundry.key) == {FOUNDRY_A, FOUNDRY_B}
+    assert instance.get_materialized_partitions(foundry.asset.key) == {FOUNDRY_A, FOUNDRY_B}
     state_a = stored_state(tmp_path, f"dev:tap-foundry-aip-to-target-duckdb:{FOUNDRY_A}")
     assert state_a != state_b
     db = Path(rerun.get_asset_materialization_events()[0].materialization.metadata["warehouse"].value)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import shutil
 import tempfile
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
@@ -13,13 +11,12 @@ from sandboxes.salesloft import SalesloftSandbox
 from taps.salesloft.tap import TapSalesloft
 
 _APP = SalesloftSandbox(budget=1_000_000, conversations=120)
-_SERVER = SandboxServer(_APP).start()
-atexit.register(_SERVER.stop)
-_STORAGE = tempfile.mkdtemp(prefix="salesloft-standard-")
-atexit.register(shutil.rmtree, _STORAGE, ignore_errors=True)
+#: served by conftest's module_sandbox while this module's tests run (which then removes the storage)
+SANDBOX = SandboxServer(_APP)
+SANDBOX_STORAGE = tempfile.mkdtemp(prefix="salesloft-standard-")
 
 TestTapSalesloft = get_tap_test_class(
     tap_class=TapSalesloft,
-    config={**_APP.demo_config(_SERVER.url), "rate_limit_reserve": 0, "storage_url": _STORAGE},
+    config={**_APP.demo_config(SANDBOX.url), "rate_limit_reserve": 0, "storage_url": SANDBOX_STORAGE},
     suite_config=SuiteConfig(max_records_limit=250),
 )

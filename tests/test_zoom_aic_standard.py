@@ -1,4 +1,4 @@
-"""The singer-sdk standard tap tests, against a Zoom sandbox started at import."""
+"""The singer-sdk standard tap tests, against a Zoom sandbox (served by conftest's ``module_sandbox``)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from sandboxes.zoom_aic import ZoomAICSandbox
 from taps.zoom_aic.tap import TapZoomAIC
 
 _APP = ZoomAICSandbox()
-_SERVER = SandboxServer(_APP).start()
-_STORAGE = tempfile.mkdtemp(prefix="zoom-aic-standard-")
+SANDBOX = SandboxServer(_APP)
+SANDBOX_STORAGE = tempfile.mkdtemp(prefix="zoom-aic-standard-")
 
 CONFIG = {
-    **_APP.demo_config(_SERVER.url),
+    **_APP.demo_config(SANDBOX.url),
     "end_date": "2021-10-31T00:00:00Z",
     "page_size": 10,
-    "storage_url": _STORAGE,
+    "storage_url": SANDBOX_STORAGE,
     "retry_base_seconds": 0.01,
 }
 
