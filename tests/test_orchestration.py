@@ -217,7 +217,9 @@ def foundry(tmp_path: Path) -> t.Iterator[FoundryPartitions]:
     app = FoundryAIPSandbox(sessions_per_agent=(12, 9))
     with SandboxServer(app) as server:
         lay = layout(foundry_agent_rids=(FOUNDRY_A, FOUNDRY_B))
-        res = resource(tmp_path, {"TAP_FOUNDRY_AIP_API_URL": server.url, "TAP_FOUNDRY_AIP_PAGE_SIZE": "10"})
+        # one page per agent listing (12 and 9 sessions): a multi-page listing asks for its first page again
+        # (the Foundry tap's front check), and first_pages counts tap runs
+        res = resource(tmp_path, {"TAP_FOUNDRY_AIP_API_URL": server.url, "TAP_FOUNDRY_AIP_PAGE_SIZE": "20"})
         yield FoundryPartitions(app, res, asset_of(build_definitions(lay, res, FAST_RETRY), "tap_foundry_aip"),
                                 dg.DagsterInstance.ephemeral())
 
