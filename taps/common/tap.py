@@ -19,6 +19,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
+from taps.common.auth import ClientCredentialsAuthenticator
 from taps.common.cli import run_cli_guarded
 from taps.common.clock import VendorClock
 from taps.common.concurrency import DEFAULT_MAX_CONCURRENCY, FanOut, RequestGate
@@ -230,6 +231,18 @@ class VendorTap(Tap):
     def settings(self) -> TapSettings:
         """The config as one typed, frozen object (``settings_class``), built once (``taps.common.settings``)."""
         return self.settings_class.from_config(self.config, self.config_jsonschema)
+
+    def client_credentials_authenticator(self, *, vendor: str, **options: t.Any) -> ClientCredentialsAuthenticator:
+        """OAuth 2.0 client credentials from the shared settings, for a tap's ``build_authenticator``.
+
+        ``token_url`` (unless given in ``options``), ``client_id``, ``client_secret`` and the
+        tap's ``retry_policy`` are filled in; ``options`` are the vendor's own (``scope``,
+        ``grant_type``, ``basic_auth``, ``default_expiration`` ...; see ``ClientCredentialsAuthenticator``).
+        """
+        options.setdefault("token_url", self.settings.token_url)
+        return ClientCredentialsAuthenticator(client_id=str(self.config["client_id"]),
+                                              client_secret=str(self.config["client_secret"]),
+                                              vendor=vendor, policy=self.retry_policy, **options)
 
     @cached_property
     def fan_out(self) -> FanOut:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 from typing_extensions import override
 
-from taps.common.auth import ClientCredentialsAuthenticator, StaticBearerAuthenticator
+from taps.common.auth import StaticBearerAuthenticator
 from taps.common.concurrency import concurrency_setting
 from taps.common.tap import (
     VendorTap,
@@ -99,14 +99,11 @@ class TapFoundryAIP(VendorTap):
         if self.config.get("token"):
             return StaticBearerAuthenticator(self.config["token"])
         token_url = self.config.get("token_url") or str(self.config["api_url"]).rstrip("/") + TOKEN_PATH
-        return ClientCredentialsAuthenticator(
+        return self.client_credentials_authenticator(
             token_url=token_url,
-            client_id=self.config["client_id"],
-            client_secret=self.config["client_secret"],
             vendor=VENDOR,
             scope=READ_SCOPE,
             renew_before_seconds=60,
-            policy=self.retry_policy,
             settings_hint="client_id and client_secret",
         )
 

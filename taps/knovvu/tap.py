@@ -92,14 +92,10 @@ class TapKnovvu(VendorTap):
     @override
     def build_authenticator(self) -> ClientCredentialsAuthenticator:
         """OAuth client credentials, scope ``dataservice_external``, one token per run."""
-        return ClientCredentialsAuthenticator(
-            token_url=self.settings.token_url,
-            client_id=self.config["client_id"],
-            client_secret=self.config["client_secret"],
+        return self.client_credentials_authenticator(
             vendor="Knovvu",
             scope=SCOPE,
             default_expiration=86399,
-            policy=self.retry_policy,
             settings_hint=TOKEN_HINT.removeprefix("Check "),
         )
 

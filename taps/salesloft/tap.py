@@ -13,7 +13,7 @@ from functools import cached_property
 from singer_sdk import typing as th
 from typing_extensions import override
 
-from taps.common.auth import ClientCredentialsAuthenticator, StaticBearerAuthenticator
+from taps.common.auth import StaticBearerAuthenticator
 from taps.common.concurrency import concurrency_setting
 from taps.common.storage import FileStore
 from taps.common.tap import (
@@ -98,15 +98,11 @@ class TapSalesloft(VendorTap):
         """Static bearer for an API key; client credentials otherwise."""
         if self.config.get("api_key"):
             return StaticBearerAuthenticator(self.config["api_key"])
-        return ClientCredentialsAuthenticator(
-            token_url=self.config["token_url"],
-            client_id=self.config["client_id"],
-            client_secret=self.config["client_secret"],
+        return self.client_credentials_authenticator(
             vendor="Salesloft",
             default_expiration=TOKEN_LIFETIME_SECONDS,
             renew_before_seconds=300,
             settings_hint="client_id and client_secret",
-            policy=self.retry_policy,
         )
 
     @cached_property

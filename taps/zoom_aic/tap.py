@@ -152,15 +152,11 @@ class TapZoomAIC(VendorTap):
     @override
     def build_authenticator(self) -> ClientCredentialsAuthenticator:
         """Zoom Server-to-Server OAuth (``account_credentials`` grant, HTTP Basic client auth)."""
-        return ClientCredentialsAuthenticator(
-            token_url=self.settings.token_url,
-            client_id=self.config["client_id"],
-            client_secret=self.config["client_secret"],
+        return self.client_credentials_authenticator(
             vendor="Zoom",
             grant_type="account_credentials",
             query={"grant_type": "account_credentials", "account_id": self.config["account_id"]},
             basic_auth=True,
-            policy=self.retry_policy,
             settings_hint="account_id, client_id and client_secret",
         )
 
