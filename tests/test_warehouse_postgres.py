@@ -6,18 +6,21 @@ key, every column equal to the last record emitted for it; object and array
 properties land as ``jsonb`` (arrays of objects as ``jsonb[]``, the loader's
 mapping) with their Unicode as is; a second full run (from
 no state, so every record is emitted again) adds no row.
+
+For speed the five taps share one module fixture: one sandbox each, one
+``meltano invoke`` each, and two ``meltano run``s loading all five at once.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
+import typing as t
 
 import pytest
 
 from tests.meltano_harness import ensure_installed
-from tests.servers import PostgresDatabase
+from tests.servers import PostgresDatabase, PostgresServer
 from tests.warehouse_checks import (
     TAPS,
     invoke_records,
@@ -76,28 +79,50 @@ def _json_properties(schema_message: dict) -> dict[str, str]:
     return found
 
 
-@pytest.mark.parametrize("tap", sorted(TAPS))
-def test_meltano_run_into_postgres_equals_the_records_emitted(tap: str, tmp_path: Path,
-                                                              postgres_database: PostgresDatabase) -> None:
-    case = TAPS[tap]
-    ensure_installed("extractor", tap)
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer) -> dict[str, t.Any]:
+    """Every tap's records under Meltano, then two loads of all five taps into one database.
+
+    The five sandboxes run for the whole module; each tap is invoked once (its records are
+    the expectation), then one ``meltano run`` loads all five into PostgreSQL and a second
+    one, from no state, loads every record again. Counts are taken after each load.
+    """
+    for tap in TAPS:
+        ensure_installed("extractor", tap)
     ensure_installed("loader", "target-postgres")
-    app, server = sandbox(case)
-    with server:
-        env = case.env(app, server.url, str(tmp_path / "storage"))
-        emitted = invoke_records(tap, env)
-        run_into_postgres(tap, postgres_database, tmp_path / "state-1", env)
-        first = _counts(postgres_database, case.schema)
-        run_into_postgres(tap, postgres_database, tmp_path / "state-2", env)  # no state: every record again
+    tmp = tmp_path_factory.mktemp("warehouse-pg")
+    database = postgres_server.create_database()
+    started = {tap: sandbox(case) for tap, case in TAPS.items()}
+    env: dict[str, str] = {}
+    try:
+        for tap, (app, server) in started.items():
+            server.start()
+            env.update(TAPS[tap].env(app, server.url, str(tmp / "storage" / tap)))
+        emitted = {tap: invoke_records(tap, env) for tap in sorted(TAPS)}
+        run_into_postgres(sorted(TAPS), database, tmp / "state-1", env)
+        first = {tap: _counts(database, case.schema) for tap, case in TAPS.items()}
+        run_into_postgres(sorted(TAPS), database, tmp / "state-2", env)  # no state: every record again
+        second = {tap: _counts(database, case.schema) for tap, case in TAPS.items()}
+    finally:
+        for _app, server in started.values():
+            server.stop()
+    return {"database": database, "emitted": emitted, "first": first, "second": second}
+
+
+@pytest.mark.parametrize("tap", sorted(TAPS))
+def test_meltano_run_into_postgres_equals_the_records_emitted(tap: str, loaded: dict[str, t.Any]) -> None:
+    case, database = TAPS[tap], loaded["database"]
+    emitted = loaded["emitted"][tap]
     streams = {s for s, records in emitted.records.items() if records}
     assert streams, f"{tap} emitted no record"
+    first = loaded["first"][tap]
     assert first == {s: len(merged(emitted, s)) for s in streams}
-    assert _counts(postgres_database, case.schema) == first, "the rerun added rows"
+    assert loaded["second"][tap] == first, "the rerun added rows"
     for stream in sorted(streams):
         schema_message = emitted.schemas[stream]
-        _assert_table_equals_records(postgres_database, case.schema, stream, merged(emitted, stream),
+        _assert_table_equals_records(database, case.schema, stream, merged(emitted, stream),
                                      schema_message["key_properties"], _json_properties(schema_message))
-    escaped = [text for text in _jsonb_texts(postgres_database, case.schema) if NON_ASCII_ESCAPE.search(text)]
+    escaped = [text for text in _jsonb_texts(database, case.schema) if NON_ASCII_ESCAPE.search(text)]
     assert not escaped, f"non-ASCII stored as \\u escapes in jsonb: {escaped[:1]}"
 
 

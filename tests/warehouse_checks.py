@@ -88,8 +88,8 @@ TAPS: dict[str, TapCase] = {
         "TAP_ZOOM_AIC", {**app.demo_config(url), "storage_url": storage, "page_size": "9"})),
     "tap-knovvu": TapCase("tap-knovvu", _knovvu, lambda app, url, storage: _tap_env(
         "TAP_KNOVVU", {**app.demo_config(url), "storage_url": storage, "downloads_per_hour": "0"})),
-    "tap-salesloft": TapCase("tap-salesloft", _salesloft, lambda app, url, _storage: _tap_env(
-        "TAP_SALESLOFT", {"api_url": url, "api_key": app.api_key})),
+    "tap-salesloft": TapCase("tap-salesloft", _salesloft, lambda app, url, storage: _tap_env(
+        "TAP_SALESLOFT", {"api_url": url, "api_key": app.api_key, "storage_url": storage})),
     "tap-foundry-aip": TapCase("tap-foundry-aip", _foundry, lambda _app, url, _storage: _tap_env(
         "TAP_FOUNDRY_AIP", {"api_url": url, "page_size": "30"})),
     "tap-kore-agentai": TapCase("tap-kore-agentai", _kore, lambda _app, url, _storage: _tap_env(
@@ -111,9 +111,19 @@ def invoke_records(tap: str, env: dict[str, str]) -> TapRun:
     return parse_singer(proc.stdout)
 
 
-def run_into_postgres(tap: str, database: PostgresDatabase, state_dir: Path, env: dict[str, str]) -> None:
-    """``meltano run <tap> target-postgres`` into ``database`` with the state backend ``state_dir``."""
-    _locked_meltano("run", tap, "target-postgres", env={
+def run_into_postgres(taps: str | t.Sequence[str], database: PostgresDatabase, state_dir: Path,
+                      env: dict[str, str]) -> None:
+    """``meltano run <tap> target-postgres [<tap> target-postgres ...]`` into ``database``.
+
+    Args:
+        taps: one extractor name or several (one Meltano invocation loads them all).
+        database: the PostgreSQL database (``TARGET_POSTGRES_*``).
+        state_dir: the state backend folder (a fresh one means no state).
+        env: the ``TAP_*`` variables.
+    """
+    names = [taps] if isinstance(taps, str) else list(taps)
+    blocks = [arg for name in names for arg in (name, "target-postgres")]
+    _locked_meltano("run", *blocks, env={
         "MELTANO_ENVIRONMENT": "dev",
         "MELTANO_STATE_BACKEND_URI": f"file://{state_dir}",
         **database.env(),
