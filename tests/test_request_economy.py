@@ -168,3 +168,25 @@ def test_salesloft_rows_at_the_bookmark_not_yet_emitted_still_get_their_children
     later = {c["id"] for c in app.conversations.values() if c["updated_at"] > tie}
     assert fetched == (set(group) - set(done)) | later
     assert {r["id"] for r in run.records["conversation_extensive"]} == fetched
+
+
+def test_foundry_killed_run_repeats_at_most_the_agent_it_was_on(tmp_path: Path) -> None:
+    """Defect 10: SIGKILL while the second agent is listed; the resume neither lists nor reads the first agent
+    again (its STATE was written when the second began), and PK-merged the runs equal a clean run."""
+    app = FoundryAIPSandbox()
+    with SandboxServer(app) as server:
+        config = {**app.demo_config(server.url), "retry_base_seconds": 0.01, "page_size": 10, "lookback_days": 0}
+        second_listing = rf"/agents/{SECOND_AGENT_RID}/sessions$"
+        killed_out, finished = _run_until_killed("taps.foundry_aip", config, None, app, second_listing, 3, tmp_path)
+        assert not finished
+        killed = parse_singer(killed_out)
+        assert {r["agent_rid"] for r in killed.records["sessions"]} == {DOCUMENTED_AGENT_RID}
+        app.requests.clear()
+        resumed = run_tap(TapFoundryAIP, config, state=killed.final_state)
+        first_agent = [r for r in app.requests if f"/agents/{DOCUMENTED_AGENT_RID}/" in r.path]
+        assert [r for r in first_agent if r.path.endswith("/content")] == []  # no content read again
+        assert len(first_agent) == 1  # one listing page: from its saved bookmark
+        clean = run_tap(TapFoundryAIP, config)
+    merged, expected = pk_merged([killed, resumed]), pk_merged(clean)
+    assert merged["sessions"] == expected["sessions"]
+    assert merged["session_exchanges"] == expected["session_exchanges"]
