@@ -31,6 +31,21 @@ class WrongHost(SandboxApp):
         return json_response({"status": "ok", "items": [], "version": "1.2.3"})
 
 
+#: Keys singer-sdk writes when a partition starts, before any record: they record where the run began,
+#: not progress (``context`` names the partition), so they may appear on a failed run without the bookmark having moved.
+_STARTING_KEYS = {"context", "replication_key", "replication_key_signpost", "starting_replication_value"}
+
+
+def _progress(state: object) -> object:
+    """``state`` without the starting keys and empty containers: what is left is progress (a bookmark)."""
+    if isinstance(state, dict):
+        kept = {k: _progress(v) for k, v in state.items() if k not in _STARTING_KEYS}
+        return {k: v for k, v in kept.items() if v not in ({}, [], None)}
+    if isinstance(state, list):
+        return [p for p in (_progress(v) for v in state) if p not in ({}, [], None)]
+    return state
+
+
 def _point_at(config: dict, right: str, wrong: str) -> dict:
     """``config`` with ``api_url`` moved from the right host to the wrong one (``token_url`` stays right)."""
     return {**config, "api_url": config["api_url"].replace(right, wrong)}
@@ -53,7 +68,8 @@ def test_wrong_host_fails_clearly_with_state_unmoved(kit_name: str, html: bool, 
         assert wrong.url.split("//", 1)[1] in message, message
         assert "api_url" in message or "token_url" in message, message
         assert not any(bad.records.values())
-        assert all(state == {} for state in bad.states), f"state moved on a wrong host: {bad.states[-1]}"
+        moved = [state for state in bad.states if _progress(state) != {}]
+        assert not moved, f"state moved on a wrong host: {moved[-1]}"
         good = run_tap(tap_class, config, state=bad.final_state or None)
         clean = run_tap(tap_class, config)
     assert pk_merged(good) == pk_merged(clean)
