@@ -9,7 +9,7 @@ Conversation Records"):
   (default false).
 * Header ``auth``: a JWT signed HS256 with the app's client secret whose
   claim ``appId`` is the app's client id (signature, ``appId`` and, when
-  present, ``exp`` are verified). Header ``accountId``: the app's account.
+  present, ``exp`` and ``iat`` are verified against the sandbox's clock). Header ``accountId``: the app's account.
 * Envelope ``{"results": [...], "skip", "limit", "hasMore", "totalPages",
   "totalResults"}`` with ``skip = (page - 1) * limit``; a page past the end is
   empty with ``hasMore: false``.
@@ -316,8 +316,11 @@ class KoreAgentAISandbox(SandboxApp):
             app = self.apps.get(str(unverified.get("appId")))
             if app is None:
                 return json_response(INVALID_CREDENTIALS, 401)
-            jwt.decode(token, app[0], algorithms=["HS256"])
+            claims = jwt.decode(token, app[0], algorithms=["HS256"],
+                                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})
         except jwt.PyJWTError:
+            return json_response(INVALID_CREDENTIALS, 401)
+        if not self._in_time(claims):
             return json_response(INVALID_CREDENTIALS, 401)
         _secret, account, scopes = app
         account_header = request.headers.get("accountid")
@@ -328,6 +331,15 @@ class KoreAgentAISandbox(SandboxApp):
         if SCOPE not in scopes:
             return json_response({"errors": [{"msg": f"The app is not authorized to access this API. Required API scope: {SCOPE}", "code": 403}]}, 403)
         return None
+
+    def _in_time(self, claims: dict[str, t.Any]) -> bool:
+        """``exp`` (when present) not passed and ``iat`` not in the future, on this sandbox's clock
+        (``self.clock``, which tests move): PyJWT's own checks, against Kore.ai's time, not the machine's."""
+        now = self.clock.now().timestamp()
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if exp is not None and (not isinstance(exp, (int, float)) or exp <= now):
+            return False
+        return not (iat is not None and (not isinstance(iat, (int, float)) or iat > now))
 
     def _list(self, body: dict[str, t.Any]) -> SandboxResponse:
         try:

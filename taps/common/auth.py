@@ -390,6 +390,9 @@ class HS256JWTAuthenticator(APIAuthenticatorBase):
         self.lifetime_seconds = lifetime_seconds
         self.extra_headers = dict(extra_headers or {})
         self._one_401 = OneRetryAfter401()
+        #: the tap's ``VendorClock`` (set by ``VendorTap``): ``iat``/``exp`` are the vendor's time once an
+        #: answer has been seen, so a machine clock ahead or behind does not get every token refused.
+        self.vendor_clock: VendorClock | None = None
 
     @property
     def secrets(self) -> list[str]:
@@ -397,11 +400,14 @@ class HS256JWTAuthenticator(APIAuthenticatorBase):
         return [self.secret]
 
     def mint(self) -> str:
-        """Return a freshly signed token (PyJWT is imported here: it pulls in ``cryptography``, about 0.3 s of
-        start-up that only the JWT-signing tap needs)."""
+        """Return a freshly signed token, ``iat`` and ``exp`` (seconds since the epoch) on the vendor's clock
+        (the machine's until a first answer; a 401 answer teaches the clock, and the one 401 retry re-signs).
+
+        PyJWT is imported here: it pulls in ``cryptography``, about 0.3 s of start-up that only the
+        JWT-signing tap needs."""
         import jwt  # noqa: PLC0415 - lazy: keeps --about and the other taps' start-up fast
 
-        now = int(time.time())
+        now = int(self.vendor_clock.now().timestamp()) if self.vendor_clock is not None else int(time.time())
         payload = {**self.claims, "iat": now, "exp": now + self.lifetime_seconds, "jti": uuid.uuid4().hex}
         return jwt.encode(payload, self.secret, algorithm="HS256")
 
