@@ -23,21 +23,22 @@ import typing as t
 
 from taps.common.summary import human_bytes
 
+if t.TYPE_CHECKING:
+    from taps.common.settings import TapSettings
+
 DEFAULT_INTERVAL_SECONDS = 10.0
-#: the tap setting for the interval (``taps.common.tap.progress_setting``)
-INTERVAL_SETTING = "progress_interval_seconds"
 
 
-def progress_for(what: str, logger: logging.Logger, config: t.Mapping[str, t.Any]) -> DownloadProgress:
-    """A ``DownloadProgress`` for one file, at the interval the tap's ``config`` sets.
+def progress_for(what: str, logger: logging.Logger, settings: TapSettings) -> DownloadProgress:
+    """A ``DownloadProgress`` for one file, every ``settings.progress_interval_seconds`` (the tap setting
+    ``progress_interval_seconds``, ``taps.common.tap.progress_setting``; default 10 s).
 
     Args:
         what: what is downloading (vendor identifiers; never a URL, whose query may be a signature).
         logger: the stream's logger.
-        config: the tap config; ``progress_interval_seconds`` (default 10) is read from it.
+        settings: the tap's typed settings.
     """
-    interval = config.get(INTERVAL_SETTING)
-    return DownloadProgress(what, logger, interval=DEFAULT_INTERVAL_SECONDS if interval is None else float(interval))
+    return DownloadProgress(what, logger, interval=settings.progress_interval_seconds)
 
 
 class DownloadProgress:

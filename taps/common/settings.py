@@ -17,7 +17,7 @@ import dataclasses
 import typing as t
 from datetime import datetime, timedelta, timezone
 
-from taps.common.timestamps import parse_timestamp, utc_now
+from taps.common.timestamps import parse_timestamp
 
 S = t.TypeVar("S", bound="TapSettings")
 
@@ -36,6 +36,7 @@ class TapSettings:
         max_retries: retries per request (attempts are ``1 + max_retries``).
         retry_base_seconds: first exponential backoff wait, seconds.
         max_concurrency: child requests in flight at once (1 where the tap has no such setting).
+        progress_interval_seconds: seconds between a long download's progress lines (taps that store files).
     """
 
     api_url: str = ""
@@ -47,6 +48,7 @@ class TapSettings:
     max_retries: int = 5
     retry_base_seconds: float = 1.0
     max_concurrency: int = 1
+    progress_interval_seconds: float = 10.0
 
     @classmethod
     def from_config(cls: type[S], config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> S:
@@ -86,10 +88,6 @@ class TapSettings:
         if floor_at_start_date and self.start_date is not None:
             start = max(start, self.start_date)
         return start
-
-    def run_end(self) -> datetime:
-        """Where this run stops reading: ``end_date`` when set, else now (UTC)."""
-        return self.end_date if self.end_date is not None else utc_now()
 
 
 def _coerce(raw: t.Any, hint: t.Any) -> t.Any:

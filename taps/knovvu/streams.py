@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 import typing as t
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import cached_property
 
 from singer_sdk import Stream, StreamSchema
@@ -36,6 +35,7 @@ from taps.common.schemas import schema_directory
 from taps.common.sdk_compat import tap_of, write_state_now
 from taps.common.storage import FileStore
 from taps.common.summary import count_responses, report_gap, tally_for
+from taps.common.timestamps import utc_now
 from taps.knovvu.archive import (
     ArchiveError,
     ArchiveFetcher,
@@ -56,10 +56,6 @@ SCHEMAS = schema_directory("knovvu")
 MANIFEST_PATH = "/api/external/conversations/daily-audio-recordings/{utcDay}"
 MAX_RATE_LIMIT_WAITS = 48
 
-
-def utc_now() -> datetime:
-    """The current UTC time (tests patch this to move the clock)."""
-    return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -364,7 +360,7 @@ class HourlyArchivesStream(_StateMixin, PayloadParent):
                                      before_request=self.manifest_stream.budget.acquire_zip,
                                      temp_dir=self.temp_dir,
                                      on_progress=progress_for(f"Knovvu {day} hour {hour} archive", self.logger,
-                                                              self.config))
+                                                              self.settings))
             except LinkExpired as exc:
                 if renewed:
                     msg = f"{exc}, again right after a fresh manifest; giving up on this hour for this run"

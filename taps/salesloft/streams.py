@@ -283,7 +283,8 @@ class TranscriptionSentencesStream(FanOutChild, SalesloftChild):
 
 DOWNLOAD_ROLE_HINT = (
     "Grant the 'Download Conversations' role permission (Salesloft > Settings > Roles) to the user "
-    "whose API key or OAuth app the tap uses"
+    "whose API key or OAuth app the tap uses, then run once with --full-refresh: transcriptions listed "
+    "in this run are behind the bookmark afterwards and are not asked for their files again"
 )
 
 
@@ -380,7 +381,7 @@ class TranscriptionArtifactsStream(SingleObjectChild):
             msg = f"Salesloft answered without a url for the artifact of transcription {transcription_id}"
             raise VendorAPIError(msg)
         store = t.cast("FileStore", self.store)
-        progress = progress_for(f"Salesloft artifact of transcription {transcription_id}", self.logger, self.config)
+        progress = progress_for(f"Salesloft artifact of transcription {transcription_id}", self.logger, self.settings)
         stored = self.downloads.to_store(url, store, f"transcriptions/{key_part(transcription_id)}/artifact.json",
                                          on_progress=progress)
         return {

@@ -172,7 +172,7 @@ class Downloader:
     ) -> StoredFile:
         classify = zoom_classifier(self.stream, urlsplit(url).path, html_allowed=html_allowed)
         self.stream.request_gate.wait()  # one Retry-After pause, and no download once the daily quota is spent
-        progress = progress_for(f"Zoom file {key}", self.stream.logger, self.stream.config)
+        progress = progress_for(f"Zoom file {key}", self.stream.logger, self.stream.settings)
         return self.download.to_store(url, self.store, key, expected_size, wrap=wrap,
                                       check=None if html_allowed else _refuse_html, classify=classify,
                                       on_progress=progress)
