@@ -138,14 +138,19 @@ def run_tap_cli(module: str, config: dict, state: dict | None = None, catalog: d
     return CliRun(proc.returncode, parse_singer(proc.stdout) if proc.returncode == 0 else _lenient(proc.stdout), proc.stderr)
 
 
-def _lenient(stdout: str) -> TapRun:
+def complete_json_lines(text: str) -> str:
+    """The lines of ``text`` that parse as JSON (a failed or killed tap may leave a cut last line)."""
     lines = []
-    for line in stdout.splitlines():
+    for line in text.splitlines():
         try:
             json.loads(line)
         except ValueError:
             continue
         lines.append(line)
-    run = parse_singer("\n".join(lines))
+    return "\n".join(lines)
+
+
+def _lenient(stdout: str) -> TapRun:
+    run = parse_singer(complete_json_lines(stdout))
     run.stdout = stdout
     return run

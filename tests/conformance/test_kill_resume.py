@@ -24,21 +24,9 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.kit import KITS, pk_merged
-from tests.helpers import REPO, TapRun, parse_singer, run_tap
+from tests.helpers import REPO, TapRun, complete_json_lines, parse_singer, run_tap
 
 KILLS = 10
-
-
-def _complete_lines(text: str) -> str:
-    """The JSON lines of ``text`` that parse (a kill may cut the last one)."""
-    good = []
-    for line in text.splitlines():
-        try:
-            json.loads(line)
-        except ValueError:
-            continue
-        good.append(line)
-    return "\n".join(good)
 
 
 def _run_until_killed(module: str, config: dict, state: dict | None, kill_after: int | None,
@@ -66,7 +54,7 @@ def _run_until_killed(module: str, config: dict, state: dict | None, kill_after:
         code = proc.wait(timeout=300)
     if not killed:
         assert code == 0, f"{module} exited {code}"
-    return parse_singer(_complete_lines(out_path.read_text(errors="replace"))), killed
+    return parse_singer(complete_json_lines(out_path.read_text(errors="replace"))), killed
 
 
 def _stored_files(root: Path) -> dict[str, str]:
