@@ -4,10 +4,12 @@
 # export one vCon per conversation into output/vcon/ (printing the archive's rows per source).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup.sh
-export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false
 mkdir -p output
-# plugin installation lines go to output/install.log (shown only when it fails)
+# set-up and plugin installation lines go to output/setup.log and output/install.log (shown only when
+# they fail), so the demo's stderr is the pipeline's own
+echo "setting up .venv and the Meltano plugins (first time: a few minutes)..." >&2
+bash scripts/setup.sh > output/setup.log 2>&1 || { echo "set-up failed; see output/setup.log:" >&2; tail -n 20 output/setup.log >&2; exit 1; }
+export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false
 .venv/bin/meltano install > output/install.log 2>&1 || { echo "meltano install failed; see output/install.log:" >&2; tail -n 20 output/install.log >&2; exit 1; }
 rm -f output/sandbox.json
 .venv/bin/python -m sandboxes --ready-file output/sandbox.json > output/sandbox.log 2>&1 &
