@@ -5,8 +5,8 @@ machine's: with the machine's clock ahead, a window ending at the machine's now
 is bookmarked past what the vendor has, and what the vendor records in between
 is skipped for good. ``VendorClock`` keeps the offset between the last ``Date``
 header seen and the machine's clock when the answer arrived; ``safe_now()`` is
-the vendor's now minus ``margin`` (``DEFAULT_MARGIN``), the latest moment a
-bookmark may take. Before any answer is seen the machine's clock stands in.
+the vendor's now minus ``margin`` (the shared setting ``clock_margin_seconds``,
+default ``DEFAULT_MARGIN``), the latest moment a bookmark may take. Before any answer is seen the machine's clock stands in.
 
 The shared stream client feeds every API answer (``VendorRESTStream.validate_response``)
 and the OAuth token endpoint feeds its answers, so any tap has the clock after its
@@ -24,7 +24,8 @@ from email.utils import parsedate_to_datetime
 if t.TYPE_CHECKING:
     import requests
 
-#: how far behind the vendor's now a window may end (its Date has whole seconds, answers take time,
+#: default of ``clock_margin_seconds``: how far behind the vendor's now a window may end
+#: (its Date has whole seconds, answers take time,
 #: and a vendor may index an item a little after its timestamp)
 DEFAULT_MARGIN = timedelta(seconds=60)
 

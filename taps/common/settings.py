@@ -37,6 +37,8 @@ class TapSettings:
         retry_base_seconds: first exponential backoff wait, seconds.
         max_concurrency: child requests in flight at once (1 where the tap has no such setting).
         progress_interval_seconds: seconds between a long download's progress lines (taps that store files).
+        clock_margin_seconds: seconds behind the vendor's now (``Date`` header) where a window ending at
+            "now" ends and no bookmark passes (``taps.common.clock.VendorClock.margin``).
     """
 
     api_url: str = ""
@@ -49,6 +51,7 @@ class TapSettings:
     retry_base_seconds: float = 1.0
     max_concurrency: int = 1
     progress_interval_seconds: float = 10.0
+    clock_margin_seconds: float = 60.0
 
     @classmethod
     def from_config(cls: type[S], config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> S:

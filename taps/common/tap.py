@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typing as t
 from dataclasses import asdict
+from datetime import timedelta
 from functools import cached_property
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from typing_extensions import override
 
 from taps.common.auth import ClientCredentialsAuthenticator
 from taps.common.cli import run_cli_guarded
-from taps.common.clock import VendorClock
+from taps.common.clock import DEFAULT_MARGIN, VendorClock
 from taps.common.concurrency import DEFAULT_MAX_CONCURRENCY, FanOut, RequestGate
 from taps.common.handoff import Handoff
 from taps.common.logs import quiet_sdk_logging
@@ -85,7 +86,7 @@ def lookback_setting(default: int) -> th.Property[t.Any]:
 
 
 def http_settings() -> list[th.Property[t.Any]]:
-    """``request_timeout``, ``max_retries`` and ``retry_base_seconds``."""
+    """``request_timeout``, ``max_retries``, ``retry_base_seconds`` and ``clock_margin_seconds``."""
     return [
         th.Property(
             "request_timeout",
@@ -104,6 +105,14 @@ def http_settings() -> list[th.Property[t.Any]]:
             th.NumberType(minimum=0, maximum=300),
             default=1.0,
             description="First exponential backoff wait in seconds (doubles each retry) when the vendor gives no Retry-After.",
+        ),
+        th.Property(
+            "clock_margin_seconds",
+            th.NumberType(minimum=0, maximum=86400),
+            default=DEFAULT_MARGIN.total_seconds(),
+            title="Clock margin",
+            description="Seconds behind the vendor's own now (its Date header) where a window ending at "
+                        "\"now\" ends and no bookmark passes; raise it for a vendor that indexes late.",
         ),
     ]
 
@@ -273,8 +282,9 @@ class VendorTap(Tap):
 
     @cached_property
     def vendor_clock(self) -> VendorClock:
-        """The vendor's clock (``taps.common.clock``), fed by the Date header of every answer."""
-        return VendorClock()
+        """The vendor's clock (``taps.common.clock``), fed by the Date header of every answer;
+        ``safe_now`` keeps ``clock_margin_seconds`` behind it."""
+        return VendorClock(margin=timedelta(seconds=self.settings.clock_margin_seconds))
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:
