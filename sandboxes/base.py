@@ -517,7 +517,9 @@ class SandboxServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> SandboxServer:
-        """Start serving in a daemon thread; returns ``self``."""
+        """Start serving in a daemon thread (once: a started server is returned as is); returns ``self``."""
+        if self._thread is not None:
+            return self  # a second serve_forever on one socket would outlive stop(): its shutdown stops only one
         self._thread = threading.Thread(target=self.httpd.serve_forever, name=f"{self.app.name}-sandbox", daemon=True)
         self._thread.start()
         return self
