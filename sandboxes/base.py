@@ -28,6 +28,7 @@ time through it, the ``Date`` header comes from it, and a test moves it with
 
 ``app.latency_seconds`` (default 0) delays every answer by that many seconds,
 as a remote vendor would; the benchmarks use it (``--latency`` on ``python -m sandboxes``).
+``app.max_in_flight`` is the most requests answered at once (a concurrency test's proof of overlap).
 
 Fault kinds (matched by method and a regex on the path, for ``times`` requests):
     status    answer ``status`` with ``body`` and ``headers`` (429 + Retry-After, 5xx, 401 ...)
@@ -225,6 +226,9 @@ class SandboxApp:
         self.lock = threading.RLock()
         #: seconds added before every answer (network and vendor latency); 0 = none.
         self.latency_seconds = 0.0
+        #: requests being answered now, and the most at once since the app was made (concurrency tests).
+        self.in_flight = 0
+        self.max_in_flight = 0
         #: the emulator's time source (a ``SandboxClock`` around ``time.time``; emulators may replace the base).
         self.clock = time.time
         #: access token -> its grant.
@@ -477,7 +481,18 @@ def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
+        def _counted(self) -> None:
+            """``_dispatch``, counted in ``app.in_flight`` / ``app.max_in_flight`` until the answer is sent."""
+            with app.lock:
+                app.in_flight += 1
+                app.max_in_flight = max(app.max_in_flight, app.in_flight)
+            try:
+                self._dispatch()
+            finally:
+                with app.lock:
+                    app.in_flight -= 1
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _counted
 
     return Handler
 
@@ -488,6 +503,13 @@ def _pieces(chunks: t.Iterable[bytes], wait: float) -> t.Iterator[bytes]:
         for start in range(0, len(chunk), SLOW_PIECE_BYTES):
             time.sleep(wait)
             yield chunk[start:start + SLOW_PIECE_BYTES]
+
+
+class _Server(ThreadingHTTPServer):
+    """The threaded server with a listen backlog for many clients connecting at once: the default 5
+    makes the kernel drop the 6th concurrent connect, which then waits ~200 ms for a SYN-ACK resend."""
+
+    request_queue_size = 128
 
 
 class SandboxServer:
@@ -506,7 +528,7 @@ class SandboxServer:
         port: TCP port; 0 lets the OS choose a free one.
         """
         self.app = app
-        self.httpd = ThreadingHTTPServer((host, port), _make_handler(app))
+        self.httpd = _Server((host, port), _make_handler(app))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

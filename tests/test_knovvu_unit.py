@@ -71,7 +71,10 @@ def test_zip_gets_are_free_until_learned() -> None:
     budget.acquire_zip()
     with pytest.raises(RateLimited):
         budget.acquire_zip()
+    assert "zip_gets_counted" not in state  # workers never touch the bookmark: the main thread saves it
+    budget.save()
     assert state["zip_gets_counted"] is True and len(state["recent_zip_gets"]) == 2
+    assert DownloadBudget(state, 2, wait=False, clock=lambda: 1000.0).zip_gets_counted  # read back next run
 
 
 def test_generated_zip_size_and_crc() -> None:

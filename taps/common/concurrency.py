@@ -59,7 +59,7 @@ def concurrency_setting() -> th.Property[t.Any]:
         default=DEFAULT_MAX_CONCURRENCY,
         title="Max concurrency",
         description=(
-            "Independent child requests (per user, session, conversation or file) in flight at once; "
+            "Independent child requests (per user, session, conversation, file or Knovvu hour) in flight at once; "
             "1 reads serially. Records, their order and state are the same for every value."
         ),
     )
@@ -187,6 +187,11 @@ class RequestGate:
         with self._lock:
             if self._closed is None:
                 self._closed = error
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called (no request starts any more)."""
+        return self._closed is not None
 
     def hold(self, seconds: float) -> None:
         """No request starts in the next ``seconds`` seconds."""

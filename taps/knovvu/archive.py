@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 import requests
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 
 from taps.common.downloads import READ, Classifier, Download, DownloadError, ProgressHook, Verdict
 from taps.common.redact import strip_query
@@ -90,15 +91,21 @@ class ArchiveFetcher:
     """
 
     def __init__(self, *, timeout: float, max_retries: int, retry_base_seconds: float,
-                 on_retry: t.Callable[[], None] | None = None) -> None:
+                 on_retry: t.Callable[[], None] | None = None, connections: int = 1) -> None:
         """Args:
         timeout: seconds per request (connect and read).
         max_retries: retries on connection errors, 5xx and truncated bodies.
         retry_base_seconds: first backoff wait.
         on_retry: called before each retry's wait (the run summary's retry count).
+        connections: downloads that may run at once (the pool's workers share this session);
+            connections kept open per host.
         """
         self.session = requests.Session()  # deliberately not the authenticated stream session
         self.session.trust_env = False
+        if connections > DEFAULT_POOLSIZE:
+            adapter = HTTPAdapter(pool_connections=DEFAULT_POOLSIZE, pool_maxsize=connections)
+            self.session.mount("http://", adapter)
+            self.session.mount("https://", adapter)
         self.policy = RetryPolicy(max_tries=max_retries + 1, base_seconds=retry_base_seconds, timeout=timeout)
         self.on_retry = on_retry
 

@@ -17,6 +17,7 @@ twice.
 
 from __future__ import annotations
 
+import threading
 import time
 import typing as t
 from dataclasses import dataclass
@@ -140,6 +141,13 @@ class DownloadBudget:
     said so. When a budget is spent, ``acquire_*`` raises ``RateLimited``
     (``wait=False``) or sleeps until a slot frees up. ``limit`` 0 disables the
     proactive budget (the vendor's 429 still stops or waits).
+
+    Threads: the manifest calls are the main thread's. The ZIP part
+    (``acquire_zip``, ``learn_zip_limit``, ``zip_gets_counted``) is one budget
+    shared by every download worker, under a lock, and lives in this object:
+    the main thread copies it into the bookmark with ``save()`` before it
+    writes STATE (singer-sdk deep-copies the state it writes, so a worker never
+    touches the bookmark itself).
     """
 
     def __init__(self, bookmark: dict, limit: int, *, wait: bool,
@@ -156,15 +164,36 @@ class DownloadBudget:
         self.clock = clock
         self.sleep = sleep
         bookmark.pop("recent_downloads", None)  # state written before the adaptive budget
+        self._lock = threading.Lock()
+        self._zip_counted = bool(bookmark.get("zip_gets_counted"))
+        self._zip_gets = [float(x) for x in bookmark.get("recent_zip_gets", [])]
 
     @property
     def zip_gets_counted(self) -> bool:
         """Whether the vendor has shown (by a 429 on a ZIP GET) that ZIP GETs count."""
-        return bool(self.bookmark.get("zip_gets_counted"))
+        return self._zip_counted
 
-    def learn_zip_limit(self) -> None:
-        """The vendor answered 429 on a ZIP GET: pace ZIP GETs from now on (kept in state)."""
+    def learn_zip_limit(self) -> bool:
+        """The vendor answered 429 on a ZIP GET: pace ZIP GETs from now on (kept in state by ``save``).
+
+        Returns:
+            ``True`` the first time (the caller says so once), ``False`` when already known.
+        """
+        with self._lock:
+            first = not self._zip_counted
+            self._zip_counted = True
+        return first
+
+    def save(self) -> None:
+        """Copy the ZIP budget into the bookmark (main thread, before a STATE message)."""
+        with self._lock:
+            if not self._zip_counted:
+                return
+            now = self.clock()
+            self._zip_gets = [x for x in self._zip_gets if x > now - HOUR_SECONDS]
+            gets = list(self._zip_gets)
         self.bookmark["zip_gets_counted"] = True
+        self.bookmark["recent_zip_gets"] = gets
 
     def _recent(self, key: str) -> list[float]:
         now = self.clock()
@@ -173,12 +202,18 @@ class DownloadBudget:
         return recent
 
     def acquire_manifest(self) -> None:
-        """Take one slot for a manifest call.
+        """Take one slot for a manifest call (main thread).
 
         Raises:
             RateLimited: the hour's budget is spent and ``wait`` is off.
         """
-        self._acquire("recent_manifest_calls", "manifest calls")
+        if self.limit <= 0:
+            return
+        recent = self._recent("recent_manifest_calls")
+        while len(recent) >= self.limit:
+            self._spent(recent[0], len(recent), "manifest calls")
+            recent = self._recent("recent_manifest_calls")
+        recent.append(self.clock())
 
     def refund_manifest(self) -> None:
         """Give back the last manifest slot: the call was refused (404 past retention, 400, 429), no
@@ -188,24 +223,28 @@ class DownloadBudget:
             recent.pop()
 
     def acquire_zip(self) -> None:
-        """Take one slot for a ZIP GET, once ZIP GETs are known to count; else free.
+        """Take one slot for a ZIP GET, once ZIP GETs are known to count; else free (any thread).
 
         Raises:
             RateLimited: ZIP GETs count, the hour's budget is spent and ``wait`` is off.
         """
-        if self.zip_gets_counted:
-            self._acquire("recent_zip_gets", "ZIP downloads")
-
-    def _acquire(self, key: str, what: str) -> None:
-        if self.limit <= 0:
+        if self.limit <= 0 or not self._zip_counted:
             return
-        recent = self._recent(key)
-        while len(recent) >= self.limit:
-            free_in = recent[0] + HOUR_SECONDS - self.clock()
-            if not self.wait:
-                msg = (f"{len(recent)} Knovvu {what} in the last hour (limit {self.limit}); "
-                       f"the next slot frees up in {free_in / 60:.0f} min")
-                raise RateLimited(msg, free_in, by_vendor=False)
-            self.sleep(max(free_in, 0.0) + 1.0)
-            recent = self._recent(key)
-        recent.append(self.clock())
+        while True:
+            with self._lock:
+                now = self.clock()
+                self._zip_gets = [x for x in self._zip_gets if x > now - HOUR_SECONDS]
+                if len(self._zip_gets) < self.limit:
+                    self._zip_gets.append(now)
+                    return
+                oldest, count = self._zip_gets[0], len(self._zip_gets)
+            self._spent(oldest, count, "ZIP downloads")  # sleeps outside the lock, or raises
+
+    def _spent(self, oldest: float, count: int, what: str) -> None:
+        """The budget is spent until ``oldest`` is an hour old: raise, or sleep until then."""
+        free_in = oldest + HOUR_SECONDS - self.clock()
+        if not self.wait:
+            msg = (f"{count} Knovvu {what} in the last hour (limit {self.limit}); "
+                   f"the next slot frees up in {free_in / 60:.0f} min")
+            raise RateLimited(msg, free_in, by_vendor=False)
+        self.sleep(max(free_in, 0.0) + 1.0)

@@ -4,7 +4,9 @@ Flow per run (``progress.py`` holds the state shape): for each UTC day to
 fetch, oldest first, ONE manifest call; for each hour of it not done yet, the
 ZIP is downloaded (presigned, no auth header), unpacked to storage, and the
 hour's records are emitted (archive, then its sessions and files); only then
-is the hour marked done and a STATE message written. singer-sdk syncs a
+is the hour marked done and a STATE message written. The hours' downloads run
+ahead in the tap's pool (``max_concurrency``, see ``HourlyArchivesStream``);
+they are emitted in hour order all the same. singer-sdk syncs a
 parent record's children before writing the parent record, so the manifest
 record of a day follows its hours.
 
@@ -18,6 +20,8 @@ retried next run. 404 days (past retention) are reported loudly as lost.
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -28,6 +32,7 @@ from typing_extensions import override
 
 from taps.common.auth import ClientCredentialsAuthenticator
 from taps.common.client import VendorAPIError
+from taps.common.concurrency import FanOut, Job, Key, RequestGate, context_key
 from taps.common.handoff import PayloadChild, PayloadParent
 from taps.common.progress import progress_for
 from taps.common.redact import strip_query
@@ -48,6 +53,8 @@ from taps.knovvu.client import DayOutOfRetention, KnovvuSettings, KnovvuStream, 
 from taps.knovvu.progress import DownloadBudget, Progress, plan_days
 
 if t.TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from singer_sdk.helpers import types
 
     from taps.common.tap import VendorTap
@@ -79,7 +86,8 @@ class KnovvuRun:
 
 class _StateMixin(Stream):
     def flush_state(self) -> None:
-        """Write a STATE message now (progress is stored in the manifests bookmark)."""
+        """Write a STATE message now (progress and the download budget are stored in the manifests bookmark)."""
+        self.manifest_stream.budget.save()
         write_state_now(self)
 
     @property
@@ -224,10 +232,63 @@ def wait_on(stream: _StateMixin, exc: RateLimited) -> None:
     time.sleep(seconds)
 
 
+@dataclass
+class DayLinks:
+    """The links of a day's latest manifest, read by the download workers.
+
+    ``generation`` is 0 for the manifest the day started with and grows by one
+    with each renewal (main thread only), so an expired link tells whether a
+    newer manifest has already been fetched since it was read.
+    """
+
+    manifest: dict
+    generation: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def current(self, hour: str) -> tuple[dict, int]:
+        """The hour's link in the latest manifest and that manifest's generation."""
+        with self._lock:
+            manifest, generation = self.manifest, self.generation
+        link: dict = next((x for x in manifest.get("links") or [] if str(x.get("hour")) == hour), {})
+        return link, generation
+
+    def renew(self, manifest: dict) -> None:
+        """A fresh manifest for the day (after a link expired)."""
+        with self._lock:
+            self.manifest = manifest
+            self.generation += 1
+
+
+@dataclass(frozen=True)
+class ExpiredLink:
+    """An hour's download met an expired presigned link (the main thread renews the manifest).
+
+    Attributes:
+        message: what the vendor said (no URL query).
+        generation: the ``DayLinks.generation`` of the link that expired.
+    """
+
+    message: str
+    generation: int
+
+
 class HourlyArchivesStream(_StateMixin, PayloadParent):
     """One record per manifest link (day + hour); available hours are downloaded and unpacked.
 
     Primary key ``(date, hour)``. ``url`` is recorded without its query string.
+
+    Concurrency (``max_concurrency``, the tap's ``FanOut`` pool): a day's
+    available hours download and unpack ahead in the pool (``download_hour``:
+    ZIP streamed to a temporary file, audio written into storage with sha256),
+    while this stream emits them strictly in hour order, so records and STATE
+    are the same as a serial run's and an hour is marked done only after its
+    records were emitted. Every worker shares one download budget
+    (``DownloadBudget``, under a lock) and one gate (``zip_gate``): a 429 on one
+    ZIP holds every worker for the vendor's wait (``wait_on_rate_limit``) or
+    closes the gate so no worker sends another GET (the run then stops after
+    emitting the hours already downloaded). An expired link is renewed by the
+    main thread only (one manifest call), and the hours whose links expired
+    are fetched again with the fresh links.
     """
 
     name = "hourly_archives"
@@ -248,7 +309,7 @@ class HourlyArchivesStream(_StateMixin, PayloadParent):
 
     @cached_property
     def fetcher(self) -> ArchiveFetcher:
-        """Presigned downloads: a plain session without the bearer token."""
+        """Presigned downloads: a plain session without the bearer token, shared by the workers."""
         tally = tally_for(self)
 
         def count_retry() -> None:
@@ -257,61 +318,111 @@ class HourlyArchivesStream(_StateMixin, PayloadParent):
         fetcher = ArchiveFetcher(timeout=self.settings.request_timeout,
                                  max_retries=self.settings.max_retries,
                                  retry_base_seconds=self.settings.retry_base_seconds,
-                                 on_retry=count_retry)
+                                 on_retry=count_retry, connections=self.fan_out.max_workers)
         count_responses(fetcher.session, tally)
         return fetcher
 
+    @cached_property
+    def zip_gate(self) -> RequestGate:
+        """One pause (a ZIP 429's wait) and one stop (the limit reached) for every download worker."""
+        return RequestGate()
+
+    @property
+    def fan_out(self) -> FanOut:
+        """The tap's pool (setting ``max_concurrency``)."""
+        return t.cast("VendorTap", tap_of(self)).fan_out
+
     @override
     def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
-        """Each link of the day not done yet; an available hour is stored before its record is yielded."""
+        """Each link of the day not done yet, in hour order; an available hour is stored before its record
+        is yielded (downloads run ahead in the tap's pool, see the class docstring)."""
         assert context is not None  # noqa: S101 - always a child of a manifest
         day = context["date"]
         progress = self.manifest_stream.progress
         done = progress.hours_done(day)
-        links = self.run.manifests[day].get("links") or []
-        listed = sorted(str(link.get("hour")) for link in links)
+        links = DayLinks(self.run.manifests[day])
+        listed = sorted(str(link.get("hour")) for link in links.manifest.get("links") or [])
         if len(listed) < 24:  # noqa: PLR2004
             self.logger.info("Knovvu manifest for %s lists %d of 24 hours: %s", day, len(listed), ", ".join(listed))
         ok = True
-        stored: StoredArchive | None
-        for hour in listed:
-            if hour in done:
+        todo = [hour for hour in listed if hour not in done]
+        for hour in self.fan_out.ahead(todo, functools.partial(self._plan, day, links)):
+            future = self.fan_out.take(self._job_key(day, hour))
+            if self.run.stopped and (future is None or future.cancel()):
+                ok = False  # nothing downloaded for it before the stop: left for the next run
                 continue
-            if self.run.stopped:
-                ok = False
-                break
-            link = self.current_link(day, hour)
-            record = self.base_record(day, link)
+            link, _ = links.current(hour)
             status = link.get("status")
             stored = None
             if status == "available" and link.get("url"):
                 try:
-                    stored = self.fetch(day, hour)
+                    stored = self.resolve(day, hour, links, future)
                 except RateLimited as exc:
-                    self.manifest_stream.stop_run(exc)
+                    if not self.run.stopped:
+                        self.manifest_stream.stop_run(exc)
                     ok = False
-                    break
+                    continue
                 except ArchiveError as exc:
                     self.logger.error("%s. The hour is not marked done and is retried next run.", exc)  # noqa: TRY400
                     self.run.errors.append(str(exc))
                     report_gap(self, f"hour {day} {hour}", "error", f"{exc}; retried next run")
                     ok = False
                     continue
-                record.update(self.archive_fields(stored))
+                if stored is None:  # the link expired and the run has stopped: no renewal now
+                    ok = False
+                    continue
+                link, _ = links.current(hour)
             elif status != "no_data":
                 self.logger.warning("Knovvu hour %s %s has status %r; it is retried next run", day, hour, status)
                 report_gap(self, f"hour {day} {hour}", "error", f"status {status!r}; retried next run")
                 ok = False
                 continue
+            record = self.base_record(day, link)
+            if stored is not None:
+                record.update(self.archive_fields(stored))
             with self.hand_to_children({"date": day, "hour": hour}, stored):  # the unpacked archive, if any
                 yield record
             progress.mark_hour(day, hour)
             self.flush_state()
         self.run.day_ok[day] = ok
 
-    def current_link(self, day: str, hour: str) -> dict:
-        """The hour's link in the day's latest manifest."""
-        return next(link for link in self.run.manifests[day].get("links") or [] if str(link.get("hour")) == hour)
+    def _job_key(self, day: str, hour: str) -> Key:
+        return context_key(self.name, {"date": day, "hour": hour})
+
+    def _plan(self, day: str, links: DayLinks, hour: str) -> list[Job]:
+        """The hour's download, to run ahead in the pool (none when the hour has nothing to download
+        or the run is stopping)."""
+        link, _ = links.current(hour)
+        if self.run.stopped or self.zip_gate.closed or link.get("status") != "available" or not link.get("url"):
+            return []
+        return [(self._job_key(day, hour), functools.partial(self.download_hour, day, hour, links))]
+
+    def resolve(self, day: str, hour: str, links: DayLinks, future: Future[t.Any] | None) -> StoredArchive | None:
+        """The hour's stored archive (main thread): the pool's result, else downloaded now; an expired
+        link renews the day's manifest once (unless a newer one came since) and is tried again.
+
+        Returns:
+            The archive, or ``None`` when the link expired after the run stopped (no manifest call then).
+
+        Raises:
+            RateLimited: budget spent or 429, and ``wait_on_rate_limit`` is off.
+            ArchiveError: the hour failed, or its link expired again after a fresh manifest.
+        """
+        outcome = future.result() if future is not None else self.download_hour(day, hour, links)
+        if not isinstance(outcome, ExpiredLink):
+            return outcome
+        if self.run.stopped:
+            return None
+        if outcome.generation == links.generation:
+            self.logger.info("%s; requesting a fresh manifest for %s", outcome.message, day)
+            manifest = self.manifest_stream.fetch_manifest(day)
+            self.run.manifests[day] = manifest
+            links.renew(manifest)
+        again = self.download_hour(day, hour, links)
+        if isinstance(again, ExpiredLink):
+            msg = f"{again.message}, again right after a fresh manifest; giving up on this hour for this run"
+            raise ArchiveError(msg)
+        return again
 
     @staticmethod
     def base_record(day: str, link: dict) -> dict:
@@ -339,17 +450,22 @@ class HourlyArchivesStream(_StateMixin, PayloadParent):
             "refused_entries": stored.refused,
         }
 
-    def fetch(self, day: str, hour: str) -> StoredArchive:
-        """Download and unpack one hour; renew the links once if they expired; wait on 429 in wait mode.
+    def download_hour(self, day: str, hour: str, links: DayLinks) -> StoredArchive | ExpiredLink:
+        """Download and unpack one hour with its latest link (any thread: a pool worker or the main one).
+
+        A 429 in wait mode holds ``zip_gate`` for the vendor's wait (every worker pauses) and tries again;
+        otherwise it closes the gate (no worker sends another GET) and raises.
+
+        Returns:
+            The stored archive, or ``ExpiredLink`` (the main thread renews the manifest).
 
         Raises:
-            RateLimited: budget spent or 429, and ``wait_on_rate_limit`` is off.
-            ArchiveError: the hour failed.
+            RateLimited: budget spent, 429 or the gate closed, and ``wait_on_rate_limit`` is off.
+            ArchiveError: the hour failed (refused, wrong size, corrupt, no longer available).
         """
-        renewed = False
         waits = 0
         while True:
-            link = self.current_link(day, hour)
+            link, generation = links.current(hour)
             if link.get("status") != "available" or not link.get("url"):
                 msg = f"Knovvu hour {day} {hour} is no longer available (status {link.get('status')!r})"
                 raise ArchiveError(msg)
@@ -357,27 +473,41 @@ class HourlyArchivesStream(_StateMixin, PayloadParent):
                 return fetch_archive(self.fetcher, self.store, day=day, hour=hour, url=link["url"],
                                      expected_size=link.get("sizeBytes"),
                                      keep_archive=self.settings.keep_archives,
-                                     before_request=self.manifest_stream.budget.acquire_zip,
+                                     before_request=self.before_zip_request,
                                      temp_dir=self.temp_dir,
                                      on_progress=progress_for(f"Knovvu {day} hour {hour} archive", self.logger,
                                                               self.settings))
             except LinkExpired as exc:
-                if renewed:
-                    msg = f"{exc}, again right after a fresh manifest; giving up on this hour for this run"
-                    raise ArchiveError(msg) from exc
-                self.logger.info("%s; requesting a fresh manifest for %s", exc, day)
-                self.run.manifests[day] = self.manifest_stream.fetch_manifest(day)
-                renewed = True
+                return ExpiredLink(str(exc), generation)
             except RateLimited as exc:
-                if exc.by_vendor and not self.manifest_stream.budget.zip_gets_counted:
-                    self.logger.warning("Knovvu answered 429 on a ZIP download: ZIP downloads count toward its "
-                                        "hourly limit; pacing them too from now on (kept in state)")
-                    self.manifest_stream.budget.learn_zip_limit()
-                    self.flush_state()
                 waits += 1
-                if not self.settings.wait_on_rate_limit or waits > MAX_RATE_LIMIT_WAITS:
-                    raise
-                wait_on(self, exc)
+                self.zip_rate_limited(exc, waits)
+
+    def before_zip_request(self) -> None:
+        """Before every ZIP GET, in any worker: wait at the shared gate, then take a budget slot.
+
+        Raises:
+            RateLimited: the gate is closed (the run is stopping) or the budget is spent (no wait mode).
+        """
+        self.zip_gate.wait()
+        self.manifest_stream.budget.acquire_zip()
+
+    def zip_rate_limited(self, exc: RateLimited, waits: int) -> None:
+        """A ZIP GET met the limit (the vendor's 429 or our budget): learn it, then hold or close the gate.
+
+        Raises:
+            RateLimited: ``exc``, when the run stops (``wait_on_rate_limit`` off, or waited too often).
+        """
+        budget = self.manifest_stream.budget
+        if exc.by_vendor and budget.learn_zip_limit():
+            self.logger.warning("Knovvu answered 429 on a ZIP download: ZIP downloads count toward its "
+                                "hourly limit; pacing them too from now on (kept in state)")
+        if not self.settings.wait_on_rate_limit or waits > MAX_RATE_LIMIT_WAITS:
+            self.zip_gate.close(RateLimited(exc.message, exc.wait_seconds, by_vendor=exc.by_vendor))
+            raise exc
+        seconds = exc.wait_seconds if exc.wait_seconds is not None else self.settings.rate_limit_wait_seconds
+        self.logger.warning("Knovvu download limit reached; waiting %.0f s (wait_on_rate_limit is on)", seconds)
+        self.zip_gate.hold(seconds)
 
     @override
     def generate_child_contexts(self, record: dict, context: types.Context | None) -> t.Iterable[dict]:

@@ -14,6 +14,7 @@ from singer_sdk import typing as th
 from typing_extensions import override
 
 from taps.common.auth import ClientCredentialsAuthenticator
+from taps.common.concurrency import concurrency_setting
 from taps.common.tap import (
     VendorTap,
     api_url_setting,
@@ -71,6 +72,7 @@ class TapKnovvu(VendorTap):
                                 ".knovvu-tmp inside a local storage_url, else the system temp folder); "
                                 "leftovers of interrupted runs are removed at the next run."),
         *http_settings(),
+        concurrency_setting(),
         progress_setting(),
     )
 
