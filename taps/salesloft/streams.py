@@ -146,6 +146,13 @@ class UpdatedAtStream(SalesloftStream):
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         """Rows not yet emitted at the bound's timestamp, checked to be in ascending order.
 
+        Without a lookback (``lookback_days`` 0: a run resumed where the last
+        stopped), rows at the bookmark this run started from whose ids an earlier run
+        listed in ``ids_at_bookmark`` are not emitted again (defect 10): they
+        were emitted with that very ``updated_at``, so a run killed inside a
+        tie group larger than a page repeats at most the group's listing pages,
+        not its records.
+
         Raises:
             VendorAPIError: Salesloft returned rows out of ``updated_at`` order
                 (``sort_direction`` not honoured): going on would lose rows.
@@ -154,6 +161,9 @@ class UpdatedAtStream(SalesloftStream):
             if row["id"] in self._skip_ids:
                 continue
             stamp = parse_timestamp(row["updated_at"])
+            if not self.settings.lookback_days and row["id"] in self._ids_at_start \
+                    and stamp == self.bookmark_at_start():
+                continue
             if self._last_seen is not None and stamp < self._last_seen:
                 msg = (f"Salesloft returned {self.name} out of updated_at order ({row['updated_at']} after "
                        f"{self._last_seen.isoformat()}); the incremental sync cannot go on safely.")
