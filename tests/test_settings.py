@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import typing as t
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,6 +15,7 @@ from taps.knovvu.tap import TapKnovvu
 from taps.kore_agentai.tap import TapKoreAgentAI
 from taps.zoom_aic.client import ZoomSettings
 from taps.zoom_aic.tap import TapZoomAIC
+from tests.helpers import REPO
 
 KORE = {"start_date": "2026-01-01T02:00:00+02:00", "bot_id": "st-1", "account_id": "a", "client_id": "cs-1",
         "client_secret": "s"}
@@ -60,10 +63,42 @@ def test_zero_retry_base_means_no_wait() -> None:
 
 def test_run_start() -> None:
     start = datetime(2026, 1, 10, tzinfo=timezone.utc)
-    settings = TapSettings(start_date=start, lookback_days=3)
+    http = {"request_timeout": 60, "max_retries": 5, "retry_base_seconds": 1.0}
+    settings = TapSettings(start_date=start, lookback_days=3, **http)
     assert settings.run_start(None) == start
     bookmark = datetime(2026, 2, 1, 5, tzinfo=timezone(timedelta(hours=2)))
     assert settings.run_start(bookmark) == datetime(2026, 1, 29, 3, tzinfo=timezone.utc)
     assert settings.run_start(datetime(2026, 1, 11, tzinfo=timezone.utc), floor_at_start_date=True) == start
     assert settings.run_start(datetime(2026, 1, 11, tzinfo=timezone.utc)) == datetime(2026, 1, 8, tzinfo=timezone.utc)
-    assert TapSettings().run_start(None) is None
+    assert TapSettings(**http).run_start(None) is None
+
+
+def _config_reads(tree: ast.AST) -> t.Iterator[tuple[int, str]]:
+    """``(line, enclosing function)`` of every ``<x>.config`` attribute and every ``config.get(...)`` /
+    ``config[...]`` on a name ``config``, in ``tree``."""
+    stack: list[tuple[ast.AST, str]] = [(tree, "")]
+    while stack:
+        node, function = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            function = node.name
+        if isinstance(node, ast.Attribute) and node.attr == "config":  # tap.config, self.config
+            yield node.lineno, function
+        elif (isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.value, ast.Name)
+              and node.value.id == "config"):  # config.get(...), config[...]
+            yield node.lineno, function
+        stack.extend((child, function) for child in ast.iter_child_nodes(node))
+
+
+def test_runtime_code_reads_settings_not_the_config_mapping() -> None:
+    """Every runtime read goes through ``self.settings``; the raw config is read only where settings are
+    built (``taps.common.settings``), by the checks that must quote a value that does not parse
+    (``common_config_errors``) and by the CLI's redaction (``_secrets_of``)."""
+    allowed = {"__init__", "settings", "common_config_errors", "_secrets_of"}
+    offenders = []
+    for path in sorted((REPO / "taps").rglob("*.py")):
+        if path.name == "settings.py" and path.parent.name == "common":
+            continue
+        for line, function in _config_reads(ast.parse(path.read_text())):
+            if not (path.name == "tap.py" and path.parent.name == "common" and function in allowed):
+                offenders.append(f"{path.relative_to(REPO)}:{line} ({function})")
+    assert not offenders

@@ -23,25 +23,23 @@ EXIT_FAILURE = 1
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def unreachable_message(exc: requests.RequestException, config: t.Mapping[str, t.Any], vendor: str) -> str:
+def unreachable_message(exc: requests.RequestException, urls: t.Mapping[str, str], vendor: str) -> str:
     """``"<vendor>: cannot reach <host> (<kind>): check <setting> ..."``, naming the setting whose
-    host the failed request went to (``api_url``, ``token_url`` ...), and in the ``dev``
-    environment or on a loopback host, that the sandbox may not be running."""
+    host the failed request went to (``urls``: setting name -> URL, ``api_url``, ``token_url``), and
+    in the ``dev`` environment or on a loopback host, that the sandbox may not be running."""
     request = getattr(exc, "request", None)
     url = str(getattr(request, "url", "") or "")
     host = urlsplit(url).netloc
     setting = "api_url"
-    for name in ("api_url", "token_url"):
-        value = config.get(name)
-        if value and host and urlsplit(str(value)).netloc == host:
+    for name, value in urls.items():
+        if value and host and urlsplit(value).netloc == host:
             setting = name
             break
     else:
-        value = config.get(setting)
-        host = host or urlsplit(str(value or "")).netloc
+        host = host or urlsplit(urls.get(setting, "")).netloc
     kind = "timed out" if isinstance(exc, requests.Timeout) else "connection refused or failed"
     msg = f"{vendor}: cannot reach {host or 'the API host'} ({kind}); check the {setting} setting and the network"
-    if _dev(config, host):
+    if _dev(urls, host):
         msg += f"; {SANDBOX_HINT}"
     return msg
 
@@ -49,23 +47,23 @@ def unreachable_message(exc: requests.RequestException, config: t.Mapping[str, t
 SANDBOX_HINT = "in the dev environment the sandbox may not be running: start it with `python -m sandboxes`"
 
 
-def _dev(config: t.Mapping[str, t.Any], host: str = "") -> bool:
+def _dev(urls: t.Mapping[str, str], host: str = "") -> bool:
     """Whether this looks like a dev run against the sandbox (Meltano ``dev`` environment or a loopback host)."""
-    hosts = [host, *(urlsplit(str(config.get(n) or "")).netloc for n in ("api_url", "token_url"))]
+    hosts = [host, *(urlsplit(url).netloc for url in urls.values())]
     loopback = any(h.split(":")[0] in LOOPBACK for h in hosts if h)
     return os.environ.get("MELTANO_ENVIRONMENT") == "dev" or loopback
 
 
-def failure_line(exc: BaseException, config: t.Mapping[str, t.Any], vendor: str) -> str | None:
+def failure_line(exc: BaseException, urls: t.Mapping[str, str], vendor: str) -> str | None:
     """The one-line message for an expected failure, or ``None`` for a real bug."""
     if isinstance(exc, ConfigValidationError):
         errors = "; ".join(str(e) for e in (exc.errors or [])) or str(exc)
         return f"{vendor} config error: {errors}. Fix the setting(s) named and run again."
     if isinstance(exc, requests.RequestException):
-        return unreachable_message(exc, config, vendor)
+        return unreachable_message(exc, urls, vendor)
     if isinstance(exc, (FatalAPIError, RetriableAPIError)):
         text = str(exc)
-        if "connection error" in text and _dev(config):
+        if "connection error" in text and _dev(urls):
             text += f"; {SANDBOX_HINT}"
         if isinstance(exc, RetriableAPIError):
             text = f"{text} (still failing after max_retries retries; try again later or raise max_retries)"
@@ -74,14 +72,14 @@ def failure_line(exc: BaseException, config: t.Mapping[str, t.Any], vendor: str)
 
 
 def run_cli_guarded(run: t.Callable[[], None], *, logger: logging.Logger, vendor: str,
-                    config: t.Callable[[], t.Mapping[str, t.Any]], secrets: t.Callable[[], list[str]]) -> None:
+                    urls: t.Callable[[], t.Mapping[str, str]], secrets: t.Callable[[], list[str]]) -> None:
     """Call ``run``; turn an expected failure into one ERROR line and ``SystemExit(1)``.
 
     Args:
         run: the command (singer-sdk's ``invoke``).
         logger: where the line goes.
         vendor: vendor name for messages.
-        config: returns the raw config (to name the setting of an unreachable host).
+        urls: returns the URL settings by name (``api_url``, ``token_url``; to name the setting of an unreachable host).
         secrets: returns values to redact from the line.
 
     Raises:
@@ -91,7 +89,7 @@ def run_cli_guarded(run: t.Callable[[], None], *, logger: logging.Logger, vendor
     try:
         run()
     except Exception as exc:
-        line = failure_line(exc, config(), vendor)
+        line = failure_line(exc, urls(), vendor)
         if line is None:
             raise
         debug = logger.isEnabledFor(logging.DEBUG) or logging.getLogger().isEnabledFor(logging.DEBUG)

@@ -268,12 +268,8 @@ class VendorRESTStream(BookmarkHook, RESTStream):
 
     @cached_property
     def secrets(self) -> list[str]:
-        """Config values and tokens that must never reach output."""
-        values = [
-            self.config.get(k)
-            for k in ("api_key", "token", "client_secret", "client_id", "account_id")
-        ]
-        return [v for v in values if isinstance(v, str)]
+        """The ``secret`` settings' values (``TapSettings.secrets``), which must never reach output."""
+        return list(self.settings.secrets)
 
     def safe_message(self, text: str) -> str:
         """``text`` with every secret and URL query removed."""

@@ -28,7 +28,7 @@ from taps.common.handoff import Handoff
 from taps.common.logs import quiet_sdk_logging
 from taps.common.output import LeanWriter, SchemaOnce
 from taps.common.retry import RetryPolicy
-from taps.common.settings import TapSettings
+from taps.common.settings import TapSettings, secret_values
 from taps.common.summary import GAPS_STATE_KEY, RunSummary
 from taps.common.timestamps import parse_timestamp
 
@@ -135,11 +135,18 @@ def config_schema(*properties: th.Property[t.Any]) -> dict[str, t.Any]:
 
 
 URL_SETTINGS = ("api_url", "token_url")
+DATE_TIME_SETTINGS = ("start_date", "end_date")
 
 
 def common_config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Checks every tap shares: URL settings are http(s) URLs with a host; ``start_date`` is an
-    ISO 8601 date-time (JSON Schema's ``date-time`` format is not enforced by the validator)."""
+    """Checks every tap shares: URL settings are http(s) URLs with a host; ``start_date`` and
+    ``end_date`` are ISO 8601 date-times (JSON Schema's ``date-time`` format is not enforced by
+    the validator).
+
+    The one check that reads the raw ``config`` mapping rather than ``VendorTap.settings``: it
+    must quote a value that does not parse, and typed settings cannot be built from such a value.
+    Vendor ``config_errors()`` run on the typed settings after these pass.
+    """
     errors = []
     for name in URL_SETTINGS:
         value = config.get(name)
@@ -148,13 +155,15 @@ def common_config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         parts = urlsplit(str(value))
         if parts.scheme not in ("http", "https") or not parts.netloc:
             errors.append(f"{name} must be an http(s) URL such as https://api.example.com, not {str(value)[:80]!r}")
-    start = config.get("start_date")
-    if start is not None:
+    for name in DATE_TIME_SETTINGS:
+        value = config.get(name)
+        if value is None:
+            continue
         try:
-            parse_timestamp(str(start))
+            parse_timestamp(str(value))
         except (TypeError, ValueError):
-            errors.append(f"start_date must be an ISO 8601 date-time such as 2026-01-01T00:00:00Z, "
-                          f"not {str(start)[:40]!r}")
+            errors.append(f"{name} must be an ISO 8601 date-time such as 2026-01-01T00:00:00Z, "
+                          f"not {str(value)[:40]!r}")
     return errors
 
 
@@ -164,13 +173,25 @@ def _named_in(error: str, others: list[str]) -> bool:
 
 
 def _secrets_of(tap: VendorTap | None) -> list[str]:
+    """Values to redact from the CLI's failure line: the ``secret`` settings (from the raw config, see
+    ``secret_values``: the line may be about a config that does not parse) and the authenticator's tokens."""
     if tap is None:
         return []
-    values = [v for k, v in tap.config.items() if isinstance(v, str) and k in SECRET_SETTINGS]
     auth = tap.__dict__.get("authenticator")
-    return values + list(getattr(auth, "secrets", []) or [])
+    return [*secret_values(tap.config, tap.config_jsonschema), *(getattr(auth, "secrets", []) or [])]
 
 
+def _urls_of(tap: VendorTap | None) -> dict[str, str]:
+    """``{"api_url": ..., "token_url": ...}`` of ``tap``'s settings, for the CLI to name the setting of a
+    host it cannot reach; ``{}`` before the tap exists or when its config does not parse."""
+    try:
+        settings = tap.settings if tap is not None else None
+    except ValueError:
+        return {}
+    return {} if settings is None else {n: str(getattr(settings, n)) for n in URL_SETTINGS if getattr(settings, n)}
+
+
+#: the credential names of the shared vocabulary (GUIDE §2); each is ``secret=True`` where a tap declares it.
 SECRET_SETTINGS = ("api_key", "token", "client_secret", "client_id", "account_id")
 
 
@@ -195,6 +216,10 @@ class VendorTap(Tap):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Validate like ``Tap``, then run ``config_errors()`` when validation is on.
 
+        ``common_config_errors`` run on the raw config (they report values that do not parse);
+        then ``self.settings`` is built and the vendor's ``config_errors()`` run on it. A vendor's
+        message about a setting replaces the common one about the same setting.
+
         Raises:
             ConfigValidationError: a setting is missing, malformed or inconsistent.
         """
@@ -203,8 +228,14 @@ class VendorTap(Tap):
         quiet_sdk_logging()  # again, in case the SDK set up logging itself
         VendorTap.running[type(self).__name__] = self
         if kwargs.get("validate_config", True):
-            own = self.config_errors()
-            errors = [e for e in common_config_errors(self.config) if not _named_in(e, own)] + own
+            common = common_config_errors(self.config)
+            try:
+                self.settings  # noqa: B018 - built here so a value that does not parse is a config error
+            except ValueError as exc:
+                own = [] if common else [str(exc)]
+            else:
+                own = self.config_errors()
+            errors = [e for e in common if not _named_in(e, own)] + own
             if errors:
                 raise ConfigValidationError("Config validation failed", errors=errors)
 
@@ -212,7 +243,8 @@ class VendorTap(Tap):
     running: t.ClassVar[dict[str, VendorTap]] = {}
 
     def config_errors(self) -> list[str]:
-        """Cross-field problems with the config, one message per problem."""
+        """Cross-field problems with the settings (read ``self.settings``), one message per problem,
+        each naming the setting(s) at fault; run once the common checks let the settings parse."""
         return []
 
     @classmethod
@@ -222,14 +254,11 @@ class VendorTap(Tap):
         vendor errors, unreachable or wrong host) ending in one line and exit code 1
         (see ``taps.common.cli``)."""
 
-        def config() -> dict[str, t.Any]:
-            tap = VendorTap.running.get(cls.__name__)
-            return dict(tap.config) if tap is not None else {}
-
         def run() -> None:
             super(VendorTap, cls).invoke(*args, **kwargs)
 
-        run_cli_guarded(run, logger=cls.logger, vendor=cls.name, config=config,
+        run_cli_guarded(run, logger=cls.logger, vendor=cls.name,
+                        urls=lambda: _urls_of(VendorTap.running.get(cls.__name__)),
                         secrets=lambda: _secrets_of(VendorTap.running.get(cls.__name__)))
 
     def build_authenticator(self) -> TapAuthenticator:
@@ -249,8 +278,8 @@ class VendorTap(Tap):
         ``grant_type``, ``basic_auth``, ``default_expiration`` ...; see ``ClientCredentialsAuthenticator``).
         """
         options.setdefault("token_url", self.settings.token_url)
-        return ClientCredentialsAuthenticator(client_id=str(self.config["client_id"]),
-                                              client_secret=str(self.config["client_secret"]),
+        return ClientCredentialsAuthenticator(client_id=self.settings.client_id,
+                                              client_secret=self.settings.client_secret,
                                               vendor=vendor, policy=self.retry_policy, **options)
 
     @cached_property

@@ -9,6 +9,7 @@ throttling answers) and other 5xx are retried by ``VendorRESTStream``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import typing as t
 from datetime import datetime, timezone
@@ -19,6 +20,7 @@ from typing_extensions import override
 
 from taps.common.client import MAX_BODY_QUOTE, VendorRESTStream
 from taps.common.schemas import schema_directory
+from taps.common.settings import TapSettings, secret_field
 
 if t.TYPE_CHECKING:
     import requests
@@ -66,11 +68,32 @@ class SessionGone(FatalAPIError):
     ``ContentNotFound``): it expired between listing and reading it."""
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FoundrySettings(TapSettings):
+    """Foundry's settings beyond the shared ones (``TapFoundryAIP.config_jsonschema``).
+
+    Attributes:
+        agent_rids: the AIP Agents whose sessions are read (``ri.…`` RIDs), one partition each.
+        token: a user token (``""`` when the tap uses ``client_id`` + ``client_secret``).
+        page_size: sessions per List Sessions page (1-100).
+    """
+
+    agent_rids: tuple[str, ...] = ()
+    token: str = secret_field()
+    page_size: int
+
+
 class FoundryStream(VendorRESTStream):
     """Base stream for the AIP Agents endpoints (always ``preview=true``)."""
 
     vendor = "Palantir Foundry"
     extra_retry_statuses: t.Sequence[int] = [HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE]
+
+    @override
+    @property
+    def settings(self) -> FoundrySettings:
+        """The tap's typed settings."""
+        return t.cast("FoundrySettings", super().settings)
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:

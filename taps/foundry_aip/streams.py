@@ -80,7 +80,7 @@ class SessionsStream(FanOutParent, FoundryStream):
     @property
     def partitions(self) -> list[dict]:
         """One context per configured agent, ``{"agent_rid": ...}``, duplicates dropped."""
-        return [{"agent_rid": rid} for rid in dict.fromkeys(self.config["agent_rids"])]
+        return [{"agent_rid": rid} for rid in dict.fromkeys(self.settings.agent_rids)]
 
     @override
     def get_new_paginator(self) -> JSONPathPaginator:
@@ -91,7 +91,7 @@ class SessionsStream(FanOutParent, FoundryStream):
     def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict[str, t.Any]:
         """``pageSize`` (setting ``page_size``), ``pageToken`` after the first page, ``preview=true``."""
         return {
-            "pageSize": int(self.config.get("page_size") or 100),
+            "pageSize": self.settings.page_size,
             "pageToken": next_page_token or None,
             **super().get_url_params(context, next_page_token),
         }
@@ -140,7 +140,7 @@ class SessionsStream(FanOutParent, FoundryStream):
             visible sessions at all).
         """
         agent_rid = (context or {}).get("agent_rid")
-        page_size = int(self.config.get("page_size") or 100)
+        page_size = self.settings.page_size
         kept: dict[str, dict] = {}
         listed = 0
         pass_floor = bookmark_time(floor) if floor is not None else None

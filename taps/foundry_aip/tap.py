@@ -25,8 +25,11 @@ from taps.common.tap import (
     secret_setting,
     start_date_setting,
 )
-from taps.foundry_aip.client import READ_SCOPE
+from taps.foundry_aip.client import READ_SCOPE, FoundrySettings
 from taps.foundry_aip.streams import SessionExchangesStream, SessionsStream
+
+if t.TYPE_CHECKING:
+    from taps.common.auth import TapAuthenticator
 
 VENDOR = "Palantir Foundry"
 TOKEN_PATH = "/multipass/api/oauth2/token"  # noqa: S105 - a URL path, not a password
@@ -38,6 +41,7 @@ class TapFoundryAIP(VendorTap):
 
     name = "tap-foundry-aip"
     package_name = "conversation-archive-taps"
+    settings_class = FoundrySettings
 
     config_jsonschema = config_schema(
         api_url_setting(None, VENDOR),
@@ -73,18 +77,18 @@ class TapFoundryAIP(VendorTap):
     def config_errors(self) -> list[str]:
         """Cross-field checks: one auth mode, a usable api_url, non-empty agent_rids."""
         errors = []
-        cfg = self.config
-        has_token = bool(cfg.get("token"))
-        has_client = bool(cfg.get("client_id")) or bool(cfg.get("client_secret"))
+        settings = self.settings
+        has_token = bool(settings.token)
+        has_client = bool(settings.client_id) or bool(settings.client_secret)
         if has_token and has_client:
             errors.append("Set either token or client_id + client_secret, not both.")
-        elif not has_token and not (cfg.get("client_id") and cfg.get("client_secret")):
+        elif not has_token and not (settings.client_id and settings.client_secret):
             errors.append("Set token, or both client_id and client_secret.")
         for setting in ("api_url", "token_url"):
-            value = cfg.get(setting)
+            value = getattr(settings, setting)
             if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
                 errors.append(f"{setting} must be an http(s) URL such as https://example.palantirfoundry.com.")
-        rids = cfg.get("agent_rids") or []
+        rids = settings.agent_rids
         if not rids:
             errors.append("agent_rids must list at least one agent RID.")
         bad = [r for r in rids if not r.startswith("ri.") or "/" in r]
@@ -92,13 +96,19 @@ class TapFoundryAIP(VendorTap):
             errors.append(f"agent_rids has values that are not Foundry RIDs (ri.…): {', '.join(bad[:3])}.")
         return errors
 
+    @property
     @override
-    def build_authenticator(self) -> t.Any:
+    def settings(self) -> FoundrySettings:
+        """The config as ``FoundrySettings`` (built once, by ``VendorTap.settings``)."""
+        return t.cast("FoundrySettings", super().settings)
+
+    @override
+    def build_authenticator(self) -> TapAuthenticator:
         """``StaticBearerAuthenticator`` for ``token``, else client credentials with
-        scope ``api:aip-agents-read`` at ``token_url``."""
-        if self.config.get("token"):
-            return StaticBearerAuthenticator(self.config["token"])
-        token_url = self.config.get("token_url") or str(self.config["api_url"]).rstrip("/") + TOKEN_PATH
+        scope ``api:aip-agents-read`` at ``token_url`` (default ``{api_url}`` + ``TOKEN_PATH``)."""
+        if self.settings.token:
+            return StaticBearerAuthenticator(self.settings.token)
+        token_url = self.settings.token_url or self.settings.api_url.rstrip("/") + TOKEN_PATH
         return self.client_credentials_authenticator(
             token_url=token_url,
             vendor=VENDOR,

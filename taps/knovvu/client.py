@@ -66,10 +66,10 @@ class KnovvuSettings(TapSettings):
     """
 
     storage_url: str = ""
-    keep_archives: bool = False
-    wait_on_rate_limit: bool = False
-    rate_limit_wait_seconds: float = 720.0
-    downloads_per_hour: int = 5
+    keep_archives: bool
+    wait_on_rate_limit: bool
+    rate_limit_wait_seconds: float
+    downloads_per_hour: int
     temp_dir: str | None = None
 
 

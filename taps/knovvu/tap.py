@@ -25,7 +25,6 @@ from taps.common.tap import (
     start_date_setting,
     token_url_setting,
 )
-from taps.common.timestamps import parse_timestamp
 from taps.knovvu.client import TOKEN_HINT, KnovvuSettings
 from taps.knovvu.streams import (
     DailyRecordingManifestsStream,
@@ -80,16 +79,22 @@ class TapKnovvu(VendorTap):
     def config_errors(self) -> list[str]:
         """Cross-field checks: URLs must be http(s), storage_url non-empty."""
         errors = []
+        settings = self.settings
         for name in ("api_url", "token_url"):
-            value = str(self.config.get(name) or "")
-            if not value.startswith(("http://", "https://")):
+            if not getattr(settings, name).startswith(("http://", "https://")):
                 errors.append(f"{name} must be an http(s) URL")
-        if not str(self.config.get("storage_url") or "").strip():
+        if not settings.storage_url.strip():
             errors.append("storage_url must name a folder or fsspec URL")
-        start, end = self.config.get("start_date"), self.config.get("end_date")
-        if start and end and parse_timestamp(str(end)).date() < parse_timestamp(str(start)).date():
+        start, end = settings.start_date, settings.end_date
+        if start is not None and end is not None and end.date() < start.date():
             errors.append("end_date must not be before start_date")
         return errors
+
+    @property
+    @override
+    def settings(self) -> KnovvuSettings:
+        """The config as ``KnovvuSettings`` (built once, by ``VendorTap.settings``)."""
+        return t.cast("KnovvuSettings", super().settings)
 
     @override
     def build_authenticator(self) -> ClientCredentialsAuthenticator:

@@ -17,7 +17,7 @@ from singer_sdk.pagination import PageNumberPaginator
 from typing_extensions import override
 
 from taps.common.client import VendorRESTStream
-from taps.common.settings import TapSettings
+from taps.common.settings import TapSettings, secret_field
 
 if t.TYPE_CHECKING:
     import requests
@@ -57,11 +57,13 @@ class KoreSettings(TapSettings):
 
     Attributes:
         bot_id: the bot whose conversations are read (path segment).
+        account_id: the Kore.ai account, sent in the ``accountId`` header.
         include_history: ask for each conversation's messages (``includeHistory``).
     """
 
     bot_id: str = ""
-    include_history: bool = True
+    account_id: str = secret_field()
+    include_history: bool
 
 
 class KoreAgentAIStream(VendorRESTStream):

@@ -22,7 +22,6 @@ from taps.common.tap import (
     lookback_setting,
     secret_setting,
 )
-from taps.common.timestamps import parse_timestamp
 from taps.kore_agentai.client import KoreSettings
 from taps.kore_agentai.streams import ConversationMessagesStream, ConversationsStream
 
@@ -61,37 +60,34 @@ class TapKoreAgentAI(VendorTap):
     def config_errors(self) -> list[str]:
         """Problems the JSON Schema cannot catch, each naming its setting."""
         errors = []
-        url = urlsplit(str(self.config.get("api_url", "")))
+        settings = self.settings
+        url = urlsplit(settings.api_url)
         if url.scheme not in ("http", "https") or not url.netloc:
             errors.append("api_url must be an http(s) URL such as https://platform.kore.ai")
         for name in ("bot_id", "account_id", "client_id", "client_secret"):
-            if not str(self.config.get(name) or "").strip():
+            if not str(getattr(settings, name)).strip():
                 errors.append(f"{name} must not be empty")
-        start = self.config.get("start_date")
-        if not start:
+        start, end = settings.start_date, settings.end_date
+        if start is None:
             errors.append("start_date is required: the API is queried by date windows, starting from this date")
-        else:
-            try:
-                parse_timestamp(str(start))
-            except ValueError:
-                errors.append("start_date must be an ISO 8601 date-time, e.g. 2025-10-01T00:00:00Z")
-        end = self.config.get("end_date")
-        if start and end:
-            try:
-                if parse_timestamp(str(end)).date() < parse_timestamp(str(start)).date():
-                    errors.append("end_date must not be before start_date")
-            except ValueError:
-                errors.append("end_date must be an ISO 8601 date-time, e.g. 2025-10-07T23:59:59Z")
+        elif end is not None and end.date() < start.date():
+            errors.append("end_date must not be before start_date")
         return errors
+
+    @property
+    @override
+    def settings(self) -> KoreSettings:
+        """The config as ``KoreSettings`` (built once, by ``VendorTap.settings``)."""
+        return t.cast("KoreSettings", super().settings)
 
     @override
     def build_authenticator(self) -> HS256JWTAuthenticator:
         """``auth``: HS256 JWT with ``appId`` = client_id; ``accountId`` header on every request."""
         return HS256JWTAuthenticator(
-            secret=self.config["client_secret"],
-            claims={"appId": self.config["client_id"]},
+            secret=self.settings.client_secret,
+            claims={"appId": self.settings.client_id},
             header_name="auth",
-            extra_headers={"accountId": self.config["account_id"]},
+            extra_headers={"accountId": self.settings.account_id},
         )
 
     @override

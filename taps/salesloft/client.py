@@ -8,6 +8,7 @@ Salesloft v2 list endpoints answer ``{"data": [...], "metadata": {"paging":
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 
 import requests
@@ -15,12 +16,31 @@ from typing_extensions import override
 
 from taps.common.client import VendorAPIError, VendorRESTStream
 from taps.common.schemas import schema_directory
+from taps.common.settings import TapSettings, secret_field
 
 if t.TYPE_CHECKING:
     from taps.salesloft.ratelimit import RateBudget
+    from taps.salesloft.tap import TapSalesloft
 
 SCHEMAS = schema_directory("salesloft")
 PER_PAGE = 100  # the documented maximum
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SalesloftSettings(TapSettings):
+    """Salesloft's settings beyond the shared ones (``TapSalesloft.config_jsonschema``).
+
+    Attributes:
+        api_key: the API key (``""`` when the tap uses ``client_id`` + ``client_secret``).
+        rate_limit_reserve: points of the team's 600-a-minute budget left to other integrations.
+        storage_url: folder or fsspec URL for transcript files (``""``: artifacts are skipped).
+        download_files: download each transcription's transcript file.
+    """
+
+    api_key: str = secret_field()
+    rate_limit_reserve: int
+    storage_url: str = ""
+    download_files: bool
 
 
 class SalesloftStream(VendorRESTStream):
@@ -32,9 +52,20 @@ class SalesloftStream(VendorRESTStream):
     records_jsonpath = "$.data[*]"
 
     @property
+    def salesloft_tap(self) -> TapSalesloft:
+        """The tap this stream belongs to, typed (its rate budget and file store)."""
+        return t.cast("TapSalesloft", self.vendor_tap)
+
+    @override
+    @property
+    def settings(self) -> SalesloftSettings:
+        """The tap's typed settings."""
+        return t.cast("SalesloftSettings", super().settings)
+
+    @property
     def rate_budget(self) -> RateBudget:
         """The tap's shared per-team rate budget."""
-        return self._tap.rate_budget  # type: ignore[attr-defined]
+        return self.salesloft_tap.rate_budget
 
     @override
     def request_decorator(self, func: t.Callable) -> t.Callable:
@@ -80,7 +111,7 @@ class SalesloftStream(VendorRESTStream):
     def error_hint(self, response: requests.Response) -> str:
         """What to do about a Salesloft error."""
         status = response.status_code
-        oauth = not self.config.get("api_key")
+        oauth = not self.settings.api_key
         if status == 401:  # noqa: PLR2004
             if oauth:
                 return (

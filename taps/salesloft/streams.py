@@ -330,7 +330,7 @@ class TranscriptionArtifactsStream(SingleObjectChild):
     @property
     def store(self) -> FileStore | None:
         """The tap's file store, or ``None`` when files are not downloaded."""
-        return t.cast("FileStore | None", self._tap.file_store)  # type: ignore[attr-defined]
+        return self.salesloft_tap.file_store
 
     @cached_property
     def downloads(self) -> Download:
@@ -342,7 +342,7 @@ class TranscriptionArtifactsStream(SingleObjectChild):
         def count_retry() -> None:
             tally.retries += 1
 
-        return Download(vendor="Salesloft", policy=self._tap.retry_policy,  # type: ignore[attr-defined]
+        return Download(vendor="Salesloft", policy=self.salesloft_tap.retry_policy,
                         session=session, redact=self.safe_message, on_retry=count_retry)
 
     @override

@@ -28,7 +28,11 @@ from taps.common.tap import (
     token_url_setting,
 )
 from taps.salesloft import streams
+from taps.salesloft.client import SalesloftSettings
 from taps.salesloft.ratelimit import RateBudget
+
+if t.TYPE_CHECKING:
+    from taps.common.auth import TapAuthenticator
 
 TOKEN_LIFETIME_SECONDS = 7200
 
@@ -38,6 +42,7 @@ class TapSalesloft(VendorTap):
 
     name = "tap-salesloft"
     package_name = "conversation-archive-taps"
+    settings_class = SalesloftSettings
 
     config_jsonschema = config_schema(
         secret_setting(
@@ -81,8 +86,8 @@ class TapSalesloft(VendorTap):
     @override
     def config_errors(self) -> list[str]:
         """Exactly one credential: ``api_key``, or ``client_id`` with ``client_secret``."""
-        has_key = bool(self.config.get("api_key"))
-        has_id, has_secret = bool(self.config.get("client_id")), bool(self.config.get("client_secret"))
+        has_key = bool(self.settings.api_key)
+        has_id, has_secret = bool(self.settings.client_id), bool(self.settings.client_secret)
         if has_key and (has_id or has_secret):
             return ["Set either api_key or client_id + client_secret, not both."]
         if not has_key and not (has_id or has_secret):
@@ -93,11 +98,17 @@ class TapSalesloft(VendorTap):
             return ["client_id is set but client_secret is missing."]
         return []
 
+    @property
     @override
-    def build_authenticator(self) -> t.Any:
+    def settings(self) -> SalesloftSettings:
+        """The config as ``SalesloftSettings`` (built once, by ``VendorTap.settings``)."""
+        return t.cast("SalesloftSettings", super().settings)
+
+    @override
+    def build_authenticator(self) -> TapAuthenticator:
         """Static bearer for an API key; client credentials otherwise."""
-        if self.config.get("api_key"):
-            return StaticBearerAuthenticator(self.config["api_key"])
+        if self.settings.api_key:
+            return StaticBearerAuthenticator(self.settings.api_key)
         return self.client_credentials_authenticator(
             vendor="Salesloft",
             default_expiration=TOKEN_LIFETIME_SECONDS,
@@ -108,14 +119,14 @@ class TapSalesloft(VendorTap):
     @cached_property
     def rate_budget(self) -> RateBudget:
         """The team's rate budget as Salesloft reports it, shared by every stream."""
-        return RateBudget(reserve=int(self.config.get("rate_limit_reserve", 60)))
+        return RateBudget(reserve=self.settings.rate_limit_reserve)
 
     @cached_property
     def file_store(self) -> FileStore | None:
         """Where transcript files go (``storage_url``); ``None`` when not set or ``download_files`` is off."""
-        if not self.config.get("download_files", True) or not self.config.get("storage_url"):
+        if not self.settings.download_files or not self.settings.storage_url:
             return None
-        return FileStore(str(self.config["storage_url"]))
+        return FileStore(self.settings.storage_url)
 
     @override
     def discover_streams(self) -> list:

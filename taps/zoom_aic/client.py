@@ -24,7 +24,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
 from taps.common.client import VendorRESTStream, sent_authorization
-from taps.common.settings import TapSettings
+from taps.common.settings import TapSettings, secret_field
 from taps.common.windows import datetime_windows
 
 if t.TYPE_CHECKING:
@@ -125,6 +125,7 @@ class ZoomSettings(TapSettings):
     """Zoom's settings beyond the shared ones (``TapZoomAIC.config_jsonschema``).
 
     Attributes:
+        account_id: the Server-to-Server OAuth app's account (a query parameter of the token request).
         user_statuses: statuses listed with ``GET /users``, one listing each.
         user_ids: only these users (ids or emails); empty lists every user.
         user_shards, user_shard: read only shard ``user_shard`` of ``user_shards`` (``None``: every user).
@@ -133,13 +134,14 @@ class ZoomSettings(TapSettings):
         download_files: download attachments (histories follow their stream's selection).
     """
 
-    user_statuses: tuple[str, ...] = ("active", "inactive")
+    account_id: str = secret_field()
+    user_statuses: tuple[str, ...]
     user_ids: tuple[str, ...] = ()
     user_shards: int | None = None
     user_shard: int | None = None
-    page_size: int = 2000
+    page_size: int
     storage_url: str = ""
-    download_files: bool = True
+    download_files: bool
 
 
 class ZoomStream(VendorRESTStream):

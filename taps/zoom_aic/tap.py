@@ -32,7 +32,6 @@ from taps.common.tap import (
     secret_setting,
     token_url_setting,
 )
-from taps.common.timestamps import parse_timestamp
 from taps.zoom_aic.client import DailyLimitReached, ZoomSettings
 from taps.zoom_aic.streams import (
     ArchiveAttachmentsStream,
@@ -128,26 +127,31 @@ class TapZoomAIC(VendorTap):
     def config_errors(self) -> list[str]:
         """Cross-field checks, each naming its setting."""
         errors = []
+        settings = self.settings
         for setting in ("api_url", "token_url"):
-            value = str(self.config.get(setting) or "")
+            value = getattr(settings, setting)
             if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
                 errors.append(f"{setting} must be an http(s) URL")
-        if not self.config.get("start_date"):
+        if settings.start_date is None:
             errors.append("start_date is required: the first date-time whose AI Companion archives are read")
-        elif self.config.get("end_date") and (
-            parse_timestamp(self.config["end_date"]) < parse_timestamp(self.config["start_date"])
-        ):
+        elif settings.end_date is not None and settings.end_date < settings.start_date:
             errors.append("end_date must not be before start_date")
-        shard, shards = self.config.get("user_shard"), self.config.get("user_shards")
+        shard, shards = settings.user_shard, settings.user_shards
         if shard is not None and not shards:
             errors.append("user_shard needs user_shards (the number of shards)")
         elif shards and shard is None:
             errors.append("user_shards needs user_shard (which shard this run reads, 0 to user_shards - 1)")
-        elif shards and shard is not None and not 0 <= int(shard) < int(shards):
-            errors.append(f"user_shard must be between 0 and user_shards - 1 ({int(shards) - 1})")
-        if self.config.get("user_statuses") == [] and not self.config.get("user_ids"):
+        elif shards and shard is not None and not 0 <= shard < shards:
+            errors.append(f"user_shard must be between 0 and user_shards - 1 ({shards - 1})")
+        if not settings.user_statuses and not settings.user_ids:
             errors.append("user_statuses must name at least one status (active, inactive, pending)")
         return errors
+
+    @property
+    @override
+    def settings(self) -> ZoomSettings:
+        """The config as ``ZoomSettings`` (built once, by ``VendorTap.settings``)."""
+        return t.cast("ZoomSettings", super().settings)
 
     @override
     def build_authenticator(self) -> ClientCredentialsAuthenticator:
@@ -155,7 +159,7 @@ class TapZoomAIC(VendorTap):
         return self.client_credentials_authenticator(
             vendor="Zoom",
             grant_type="account_credentials",
-            query={"grant_type": "account_credentials", "account_id": self.config["account_id"]},
+            query={"grant_type": "account_credentials", "account_id": self.settings.account_id},
             basic_auth=True,
             settings_hint="account_id, client_id and client_secret",
         )
@@ -163,7 +167,7 @@ class TapZoomAIC(VendorTap):
     @cached_property
     def file_store(self) -> FileStore:
         """Where downloaded files go (``storage_url``)."""
-        return FileStore(t.cast("ZoomSettings", self.settings).storage_url)
+        return FileStore(self.settings.storage_url)
 
     @override
     def discover_streams(self) -> list:
