@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import typing as t
 from importlib.metadata import requires, version
 
@@ -25,7 +26,7 @@ from taps.common.sdk_compat import (
     tap_of,
     write_state_now,
 )
-from tests.helpers import parse_singer
+from tests.helpers import REPO, parse_singer
 
 ROWS = [{"id": 1, "ts": "2026-01-01T00:00:00+00:00"}, {"id": 2, "ts": "2026-01-02T00:00:00+00:00"},
         {"id": 3, "ts": "2026-01-03T00:00:00+00:00"}]
@@ -78,6 +79,18 @@ def test_installed_sdk_is_in_the_checked_range_and_pyproject_pins_it() -> None:
             if r.name == "singer-sdk" and r.marker is None]
     assert pins, "singer-sdk is a runtime dependency"
     assert all(p.specifier == SpecifierSet(SDK_RANGE) for p in pins)
+
+
+PRIVATE_SDK_NAMES = re.compile(r"\b(_tap|_requests_session|_write_state_message|_increment_stream_state)\b")
+
+
+def test_private_sdk_names_appear_only_in_sdk_compat() -> None:
+    """ruff's SLF001 catches ``stream._tap`` but not ``getattr(stream, "_tap")``: no runtime module
+    but ``sdk_compat`` names a private singer-sdk attribute at all."""
+    offenders = [f"{path.relative_to(REPO)}:{number}" for path in sorted((REPO / "taps").rglob("*.py"))
+                 if path.name != "sdk_compat.py"
+                 for number, line in enumerate(path.read_text().splitlines(), 1) if PRIVATE_SDK_NAMES.search(line)]
+    assert not offenders
 
 
 def test_private_names_exist_on_the_installed_sdk() -> None:

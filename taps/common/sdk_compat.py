@@ -61,7 +61,12 @@ def sdk_increment_state(stream: Stream, latest_record: Record, *, context: Conte
 
 
 def tap_of(stream: Stream) -> Tap:
-    """The tap that owns ``stream`` (``Stream._tap``; singer-sdk has no public accessor)."""
+    """The tap that owns ``stream`` (``Stream._tap``; singer-sdk has no public accessor).
+
+    The only reader of ``Stream._tap``: ``VendorRESTStream.vendor_tap`` (the typed way a vendor
+    stream reaches its tap's settings, authenticator, file store and budgets), the hand-off,
+    fan-out and run summary in ``taps.common``, and Knovvu's streams (their ``KnovvuRun``).
+    """
     return stream._tap  # noqa: SLF001
 
 

@@ -34,6 +34,8 @@ import time
 import typing as t
 from dataclasses import asdict, dataclass, field
 
+from taps.common.sdk_compat import tap_of
+
 if t.TYPE_CHECKING:
     import logging
 
@@ -195,7 +197,7 @@ class _NullTally(StreamTally):
 
 def summary_of(stream: Stream) -> RunSummary | None:
     """The run summary of the tap ``stream`` belongs to, if it keeps one."""
-    return getattr(getattr(stream, "_tap", None), "run_summary", None)
+    return getattr(tap_of(stream), "run_summary", None)
 
 
 def tally_for(stream: Stream) -> StreamTally:
