@@ -206,6 +206,8 @@ class VconBuilder:
 
     def __init__(self, conversation: dict[str, t.Any], archive: Archive, checks: dict[str, FileCheck],
                  rewrite: list[tuple[str, str]]) -> None:
+        """``conversation``: its ``archive.conversations`` row; ``archive``: every archive row, by
+        conversation key; ``rewrite``: ``(prefix, replacement)`` pairs for storage URIs."""
         self.conv = conversation
         self.key = conversation["conversation_key"]
         self.archive = archive

@@ -32,6 +32,11 @@ def test_wheel_installs_every_tap_with_its_schemas(tmp_path: Path) -> None:
                    check=True, capture_output=True, timeout=600)
     env = {**os.environ, "PYTHONPATH": str(target)}
     assert not [n for n in names if n.startswith("sandboxes/") or "sandbox" in n.rsplit("/", 1)[-1]], names
+    # no emulator under another name either: no shipped module serves HTTP or reaches for the sandboxes
+    wheel_zip = zipfile.ZipFile(wheel)
+    serving = [n for n in names if n.endswith(".py")
+               and any(w in wheel_zip.read(n).decode() for w in ("http.server", "import sandboxes", "from sandboxes"))]
+    assert not serving, serving
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "sandbox" not in zipfile.ZipFile(wheel).read(entry_points).decode()
     packages = [f"taps.{p.name}" for p in sorted((REPO / "taps").iterdir()) if (p / "__main__.py").exists()]
