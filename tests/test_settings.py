@@ -63,7 +63,7 @@ def test_zero_retry_base_means_no_wait() -> None:
 
 def test_run_start() -> None:
     start = datetime(2026, 1, 10, tzinfo=timezone.utc)
-    http = {"request_timeout": 60, "max_retries": 5, "retry_base_seconds": 1.0}
+    http = {"request_timeout": 60, "max_retries": 5, "retry_base_seconds": 1.0, "clock_margin_seconds": 60}
     settings = TapSettings(start_date=start, lookback_days=3, **http)
     assert settings.run_start(None) == start
     bookmark = datetime(2026, 2, 1, 5, tzinfo=timezone(timedelta(hours=2)))
@@ -81,10 +81,10 @@ def _config_reads(tree: ast.AST) -> t.Iterator[tuple[int, str]]:
         node, function = stack.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             function = node.name
-        if isinstance(node, ast.Attribute) and node.attr == "config":  # tap.config, self.config
-            yield node.lineno, function
-        elif (isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.value, ast.Name)
-              and node.value.id == "config"):  # config.get(...), config[...]
+        mapping = isinstance(node, ast.Attribute) and node.attr == "config"  # tap.config, self.config
+        read = (isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.value, ast.Name)
+                and node.value.id == "config")  # config.get(...), config[...]
+        if mapping or read:
             yield node.lineno, function
         stack.extend((child, function) for child in ast.iter_child_nodes(node))
 
