@@ -35,6 +35,7 @@ from taps.common.http import lean_session
 from taps.common.redact import redact
 from taps.common.retry import exponential_wait, parse_retry_after
 from taps.common.sdk_compat import BookmarkHook, has_requests_session, set_requests_session, tap_of
+from taps.common.settings import SettingsT
 from taps.common.summary import count_responses, tally_for
 from taps.common.timestamps import parse_timestamp
 
@@ -43,7 +44,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from taps.common.auth import TapAuthenticator
-    from taps.common.settings import TapSettings
     from taps.common.tap import VendorTap
 
 MAX_BODY_QUOTE = 600
@@ -76,7 +76,7 @@ class EnvelopeMismatch(FatalAPIError):
     """A 2xx answer whose body is not the vendor's documented envelope: never "no data"."""
 
 
-class VendorRESTStream(BookmarkHook, RESTStream):
+class VendorRESTStream(BookmarkHook, RESTStream, t.Generic[SettingsT]):
     """Base REST stream: timeouts, retries, Retry-After, redacted vendor errors.
 
     Subclasses set ``vendor`` (used in messages) and may override
@@ -96,13 +96,13 @@ class VendorRESTStream(BookmarkHook, RESTStream):
     extra_retry_statuses: t.Sequence[int] = [HTTPStatus.TOO_MANY_REQUESTS]
 
     @property
-    def vendor_tap(self) -> VendorTap:
+    def vendor_tap(self) -> VendorTap[SettingsT]:
         """The tap this stream belongs to."""
-        return t.cast("VendorTap", tap_of(self))
+        return t.cast("VendorTap[SettingsT]", tap_of(self))
 
     @property
-    def settings(self) -> TapSettings:
-        """The tap's typed settings (``taps.common.settings``); vendor streams narrow the type."""
+    def settings(self) -> SettingsT:
+        """The tap's typed settings (``taps.common.settings``), typed by ``VendorRESTStream[XSettings]``."""
         return self.vendor_tap.settings
 
     @override

@@ -286,4 +286,4 @@ class FanOutParent:
 
 def _fan_out_of(stream: object) -> FanOut:
     """The ``FanOut`` pool of the tap that owns ``stream`` (a ``VendorTap``)."""
-    return t.cast("VendorTap", tap_of(t.cast("Stream", stream))).fan_out
+    return t.cast("VendorTap[t.Any]", tap_of(t.cast("Stream", stream))).fan_out

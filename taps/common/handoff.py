@@ -78,7 +78,7 @@ class Handoff:
 
 def handoff_of(stream: Stream) -> Handoff:
     """The ``Handoff`` of the tap (a ``VendorTap``) that owns ``stream``."""
-    return t.cast("VendorTap", tap_of(stream)).handoff
+    return t.cast("VendorTap[t.Any]", tap_of(stream)).handoff
 
 
 class PayloadParent(Stream):

@@ -30,6 +30,8 @@ from datetime import datetime, timedelta, timezone
 from taps.common.timestamps import parse_timestamp
 
 S = t.TypeVar("S", bound="TapSettings")
+#: a tap's ``TapSettings`` subclass: ``VendorTap[XSettings]`` and ``VendorRESTStream[XSettings]`` type ``.settings``.
+SettingsT = t.TypeVar("SettingsT", bound="TapSettings")
 
 
 def secret_field() -> t.Any:

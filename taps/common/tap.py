@@ -28,13 +28,12 @@ from taps.common.handoff import Handoff
 from taps.common.logs import quiet_sdk_logging
 from taps.common.output import LeanWriter, SchemaOnce
 from taps.common.retry import RetryPolicy
-from taps.common.settings import TapSettings, secret_values
+from taps.common.settings import SettingsT, secret_values
 from taps.common.summary import GAPS_STATE_KEY, RunSummary
 from taps.common.timestamps import parse_timestamp
 
 if t.TYPE_CHECKING:
     from taps.common.auth import TapAuthenticator
-
 
 def api_url_setting(default: str | None, vendor: str) -> th.Property[t.Any]:
     """``api_url``: the vendor API base URL; required when ``default`` is ``None``."""
@@ -172,7 +171,7 @@ def _named_in(error: str, others: list[str]) -> bool:
     return any(o.startswith(name) or f" {name} " in o for o in others)
 
 
-def _secrets_of(tap: VendorTap | None) -> list[str]:
+def _secrets_of(tap: VendorTap[t.Any] | None) -> list[str]:
     """Values to redact from the CLI's failure line: the ``secret`` settings (from the raw config, see
     ``secret_values``: the line may be about a config that does not parse) and the authenticator's tokens."""
     if tap is None:
@@ -181,7 +180,7 @@ def _secrets_of(tap: VendorTap | None) -> list[str]:
     return [*secret_values(tap.config, tap.config_jsonschema), *(getattr(auth, "secrets", []) or [])]
 
 
-def _urls_of(tap: VendorTap | None) -> dict[str, str]:
+def _urls_of(tap: VendorTap[t.Any] | None) -> dict[str, str]:
     """``{"api_url": ..., "token_url": ...}`` of ``tap``'s settings, for the CLI to name the setting of a
     host it cannot reach; ``{}`` before the tap exists or when its config does not parse."""
     try:
@@ -195,7 +194,7 @@ def _urls_of(tap: VendorTap | None) -> dict[str, str]:
 SECRET_SETTINGS = ("api_key", "token", "client_secret", "client_id", "account_id")
 
 
-class VendorTap(Tap):
+class VendorTap(Tap, t.Generic[SettingsT]):
     """A tap with one shared authenticator and cross-field config checks.
 
     Subclasses implement ``build_authenticator()`` and may override
@@ -210,8 +209,8 @@ class VendorTap(Tap):
     """
 
     message_writer_class = LeanWriter
-    #: the typed settings this tap reads (a ``TapSettings`` subclass with the vendor's own settings).
-    settings_class: type[TapSettings] = TapSettings
+    #: the typed settings this tap reads: the ``TapSettings`` subclass named as ``VendorTap[...]``.
+    settings_class: type[SettingsT]
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Validate like ``Tap``, then run ``config_errors()`` when validation is on.
@@ -240,7 +239,7 @@ class VendorTap(Tap):
                 raise ConfigValidationError("Config validation failed", errors=errors)
 
     #: class name -> the instance the CLI built (so an expected failure can name the setting at fault).
-    running: t.ClassVar[dict[str, VendorTap]] = {}
+    running: t.ClassVar[dict[str, VendorTap[t.Any]]] = {}
 
     def config_errors(self) -> list[str]:
         """Cross-field problems with the settings (read ``self.settings``), one message per problem,
@@ -266,7 +265,7 @@ class VendorTap(Tap):
         raise NotImplementedError
 
     @cached_property
-    def settings(self) -> TapSettings:
+    def settings(self) -> SettingsT:
         """The config as one typed, frozen object (``settings_class``), built once (``taps.common.settings``)."""
         return self.settings_class.from_config(self.config, self.config_jsonschema)
 

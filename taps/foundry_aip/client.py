@@ -83,17 +83,11 @@ class FoundrySettings(TapSettings):
     page_size: int
 
 
-class FoundryStream(VendorRESTStream):
+class FoundryStream(VendorRESTStream[FoundrySettings]):
     """Base stream for the AIP Agents endpoints (always ``preview=true``)."""
 
     vendor = "Palantir Foundry"
     extra_retry_statuses: t.Sequence[int] = [HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE]
-
-    @override
-    @property
-    def settings(self) -> FoundrySettings:
-        """The tap's typed settings."""
-        return t.cast("FoundrySettings", super().settings)
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:

@@ -36,7 +36,7 @@ TOKEN_PATH = "/multipass/api/oauth2/token"  # noqa: S105 - a URL path, not a pas
 MAX_PAGE_SIZE = 100
 
 
-class TapFoundryAIP(VendorTap):
+class TapFoundryAIP(VendorTap[FoundrySettings]):
     """Singer tap for Palantir Foundry AIP Agents sessions (preview API)."""
 
     name = "tap-foundry-aip"
@@ -95,12 +95,6 @@ class TapFoundryAIP(VendorTap):
         if bad:
             errors.append(f"agent_rids has values that are not Foundry RIDs (ri.…): {', '.join(bad[:3])}.")
         return errors
-
-    @property
-    @override
-    def settings(self) -> FoundrySettings:
-        """The config as ``FoundrySettings`` (built once, by ``VendorTap.settings``)."""
-        return t.cast("FoundrySettings", super().settings)
 
     @override
     def build_authenticator(self) -> TapAuthenticator:

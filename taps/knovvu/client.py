@@ -73,7 +73,7 @@ class KnovvuSettings(TapSettings):
     temp_dir: str | None = None
 
 
-class KnovvuStream(VendorRESTStream):
+class KnovvuStream(VendorRESTStream[KnovvuSettings]):
     """Base for Knovvu streams: vendor name, error hints, 404/429 sorted out.
 
     ``validate_response`` raises ``DayOutOfRetention`` on 404 and

@@ -37,7 +37,7 @@ from taps.knovvu.streams import (
 SCOPE = "dataservice_external"
 
 
-class TapKnovvu(VendorTap):
+class TapKnovvu(VendorTap[KnovvuSettings]):
     """Knovvu daily audio recordings: every retained day's hourly ZIPs, unpacked and verified."""
 
     name = "tap-knovvu"
@@ -89,12 +89,6 @@ class TapKnovvu(VendorTap):
         if start is not None and end is not None and end.date() < start.date():
             errors.append("end_date must not be before start_date")
         return errors
-
-    @property
-    @override
-    def settings(self) -> KnovvuSettings:
-        """The config as ``KnovvuSettings`` (built once, by ``VendorTap.settings``)."""
-        return t.cast("KnovvuSettings", super().settings)
 
     @override
     def build_authenticator(self) -> ClientCredentialsAuthenticator:

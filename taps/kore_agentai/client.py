@@ -66,19 +66,13 @@ class KoreSettings(TapSettings):
     include_history: bool
 
 
-class KoreAgentAIStream(VendorRESTStream):
+class KoreAgentAIStream(VendorRESTStream[KoreSettings]):
     """Base for Kore.ai Agent AI streams: POST with a JSON body, ``results`` envelope."""
     envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"results": list}
 
     vendor = "Kore.ai"
     http_method = "POST"
     records_jsonpath = "$.results[*]"
-
-    @override
-    @property
-    def settings(self) -> KoreSettings:
-        """The tap's typed settings."""
-        return t.cast("KoreSettings", super().settings)
 
     @override
     def get_new_paginator(self) -> HasMorePaginator:

@@ -28,7 +28,7 @@ from taps.kore_agentai.streams import ConversationMessagesStream, ConversationsS
 DEFAULT_API_URL = "https://platform.kore.ai"
 
 
-class TapKoreAgentAI(VendorTap):
+class TapKoreAgentAI(VendorTap[KoreSettings]):
     """Singer tap for Kore.ai Agent AI conversation records (with their messages)."""
 
     name = "tap-kore-agentai"
@@ -73,12 +73,6 @@ class TapKoreAgentAI(VendorTap):
         elif end is not None and end.date() < start.date():
             errors.append("end_date must not be before start_date")
         return errors
-
-    @property
-    @override
-    def settings(self) -> KoreSettings:
-        """The config as ``KoreSettings`` (built once, by ``VendorTap.settings``)."""
-        return t.cast("KoreSettings", super().settings)
 
     @override
     def build_authenticator(self) -> HS256JWTAuthenticator:

@@ -43,7 +43,7 @@ class SalesloftSettings(TapSettings):
     download_files: bool
 
 
-class SalesloftStream(VendorRESTStream):
+class SalesloftStream(VendorRESTStream[SalesloftSettings]):
     """Base for every Salesloft stream."""
     #: list endpoints answer ``{"data": [...], "metadata": {...}}``; single-record ones ``{"data": {...}}``
     envelope: t.ClassVar[dict[str, type | tuple[type, ...]]] = {"data": list}
@@ -55,12 +55,6 @@ class SalesloftStream(VendorRESTStream):
     def salesloft_tap(self) -> TapSalesloft:
         """The tap this stream belongs to, typed (its rate budget and file store)."""
         return t.cast("TapSalesloft", self.vendor_tap)
-
-    @override
-    @property
-    def settings(self) -> SalesloftSettings:
-        """The tap's typed settings."""
-        return t.cast("SalesloftSettings", super().settings)
 
     @property
     def rate_budget(self) -> RateBudget:

@@ -37,7 +37,7 @@ if t.TYPE_CHECKING:
 TOKEN_LIFETIME_SECONDS = 7200
 
 
-class TapSalesloft(VendorTap):
+class TapSalesloft(VendorTap[SalesloftSettings]):
     """Salesloft conversations, their extensive view, transcriptions, sentences and transcript files."""
 
     name = "tap-salesloft"
@@ -97,12 +97,6 @@ class TapSalesloft(VendorTap):
         if not has_key and not has_secret:
             return ["client_id is set but client_secret is missing."]
         return []
-
-    @property
-    @override
-    def settings(self) -> SalesloftSettings:
-        """The config as ``SalesloftSettings`` (built once, by ``VendorTap.settings``)."""
-        return t.cast("SalesloftSettings", super().settings)
 
     @override
     def build_authenticator(self) -> TapAuthenticator:

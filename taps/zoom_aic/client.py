@@ -144,7 +144,7 @@ class ZoomSettings(TapSettings):
     download_files: bool
 
 
-class ZoomStream(VendorRESTStream):
+class ZoomStream(VendorRESTStream[ZoomSettings]):
     """Base for Zoom streams: Zoom error codes, scope hints, daily-limit stop."""
 
     vendor = "Zoom"
@@ -155,12 +155,6 @@ class ZoomStream(VendorRESTStream):
     def zoom_tap(self) -> TapZoomAIC:
         """The tap this stream belongs to, typed (its file store and failure list)."""
         return t.cast("TapZoomAIC", self.vendor_tap)
-
-    @override
-    @property
-    def settings(self) -> ZoomSettings:
-        """The tap's typed settings."""
-        return t.cast("ZoomSettings", super().settings)
 
     @override
     def error_hint(self, response: requests.Response) -> str:

@@ -44,7 +44,7 @@ USER_STATUSES = ["active", "inactive", "pending"]
 MAX_PAGE_SIZE = 2000  # GET /users page_size maximum in Zoom's current spec
 
 
-class TapZoomAIC(VendorTap):
+class TapZoomAIC(VendorTap[ZoomSettings]):
     """Zoom AI Companion conversation archives (users, archives, histories, attachments)."""
 
     name = "tap-zoom-aic"
@@ -146,12 +146,6 @@ class TapZoomAIC(VendorTap):
         if not settings.user_statuses and not settings.user_ids:
             errors.append("user_statuses must name at least one status (active, inactive, pending)")
         return errors
-
-    @property
-    @override
-    def settings(self) -> ZoomSettings:
-        """The config as ``ZoomSettings`` (built once, by ``VendorTap.settings``)."""
-        return t.cast("ZoomSettings", super().settings)
 
     @override
     def build_authenticator(self) -> ClientCredentialsAuthenticator:
