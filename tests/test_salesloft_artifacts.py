@@ -92,6 +92,15 @@ def test_missing_download_role_is_logged_once_and_the_rest_of_the_run_goes_on(sa
     assert NO_DOWNLOAD_ROLE_KEY not in result.output
 
 
+def test_download_files_off_stores_nothing(sandbox, tmp_path: Path) -> None:
+    app, server = sandbox
+    run = run_tap(TapSalesloft, config_for(app, server, tmp_path / "store", download_files=False))
+    assert {r["id"] for r in run.records["transcriptions"]} == set(app.transcriptions)
+    assert run.records["transcription_artifacts"] == []
+    assert not app.requests_to(r"^/signed/")
+    assert not list((tmp_path / "store").rglob("*"))
+
+
 def test_without_storage_url_the_stream_is_skipped_with_a_warning(sandbox) -> None:
     app, server = sandbox
     config = {**app.demo_config(server.url), "retry_base_seconds": 0.01, "rate_limit_reserve": 0}

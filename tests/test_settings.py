@@ -8,11 +8,16 @@ import typing as t
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from singer_sdk.exceptions import ConfigValidationError
 
 from taps.common.settings import TapSettings
+from taps.foundry_aip.client import FoundrySettings
+from taps.foundry_aip.tap import TapFoundryAIP
 from taps.knovvu.client import KnovvuSettings
 from taps.knovvu.tap import TapKnovvu
 from taps.kore_agentai.tap import TapKoreAgentAI
+from taps.salesloft.client import SalesloftSettings
+from taps.salesloft.tap import TapSalesloft
 from taps.zoom_aic.client import ZoomSettings
 from taps.zoom_aic.tap import TapZoomAIC
 from tests.helpers import REPO
@@ -102,3 +107,28 @@ def test_runtime_code_reads_settings_not_the_config_mapping() -> None:
             if not (path.name == "tap.py" and path.parent.name == "common" and function in allowed):
                 offenders.append(f"{path.relative_to(REPO)}:{line} ({function})")
     assert not offenders
+
+
+def test_salesloft_and_foundry_settings_are_typed_and_keep_credentials_out_of_repr() -> None:
+    salesloft = TapSalesloft(config={"api_key": "sl-key-0123456789"}).settings
+    assert isinstance(salesloft, SalesloftSettings)
+    assert (salesloft.rate_limit_reserve, salesloft.download_files, salesloft.storage_url) == (60, True, "")
+    assert salesloft.api_key == "sl-key-0123456789"
+    assert salesloft.secrets == ("sl-key-0123456789",)
+    assert "sl-key-0123456789" not in repr(salesloft)
+
+    foundry = TapFoundryAIP(config={"api_url": "https://acme.palantirfoundry.com", "agent_rids": ["ri.a", "ri.b"],
+                                    "client_id": "fd-client-0123", "client_secret": "fd-secret-0123"}).settings
+    assert isinstance(foundry, FoundrySettings)
+    assert (foundry.page_size, foundry.agent_rids, foundry.token) == (100, ("ri.a", "ri.b"), "")
+    assert set(foundry.secrets) == {"fd-client-0123", "fd-secret-0123"}
+    assert "fd-secret-0123" not in repr(foundry) and "fd-client-0123" not in repr(foundry)
+
+
+def test_a_value_that_does_not_parse_is_a_config_error_naming_the_setting() -> None:
+    with pytest.raises(ConfigValidationError) as info:
+        TapKoreAgentAI(config={**KORE, "end_date": "next tuesday"})
+    assert info.value.errors == ["end_date must be an ISO 8601 date-time such as 2026-01-01T00:00:00Z, not 'next tuesday'"]
+    unchecked = TapKoreAgentAI(config={**KORE, "end_date": "next tuesday"}, validate_config=False)
+    with pytest.raises(ValueError, match="end_date is not a valid ISO 8601 date-time: 'next tuesday'"):
+        _ = unchecked.settings
