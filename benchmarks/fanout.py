@@ -7,9 +7,10 @@ in flight cannot beat. The speedup printed is that bound divided by the run's
 wall time (median of interleaved repetitions, tap startup included), for each
 ``max_concurrency`` compared. Goal: >= 6x for Zoom and Foundry at the default
 concurrency. Salesloft runs with a large points budget, so pacing is not what
-is measured.
+is measured. Knovvu serves 7 days of 24 small hourly ZIPs (one manifest call
+per day, serial by nature, then the day's downloads in parallel).
 
-Usage: python -m benchmarks.fanout [--taps zoom foundry salesloft] [--latency 0.05]
+Usage: python -m benchmarks.fanout [--taps zoom foundry salesloft knovvu] [--latency 0.05]
                                    [--concurrency 1 default] [--repetitions 3]
 """
 
@@ -22,14 +23,27 @@ import sys
 from benchmarks.harness import interleave, median, run_tap
 from sandboxes.base import SandboxServer
 from sandboxes.foundry_aip import FoundryAIPSandbox
+from sandboxes.knovvu import KnovvuSandbox
 from sandboxes.salesloft import SalesloftSandbox
 from sandboxes.zoom_aic import ZoomAICSandbox
+
+
+def busy_knovvu() -> KnovvuSandbox:
+    """Knovvu with 7 retained days of 24 small hourly ZIPs each (168 downloads), no download limit."""
+    app = KnovvuSandbox(retention_days=7, downloads_per_hour=10**9)
+    app.fill_every_hour()
+    return app
+
 
 TAPS = {
     "zoom": ("taps.zoom_aic", ZoomAICSandbox),
     "foundry": ("taps.foundry_aip", FoundryAIPSandbox),
     "salesloft": ("taps.salesloft", lambda: SalesloftSandbox(budget=10**9)),
+    "knovvu": ("taps.knovvu", busy_knovvu),
 }
+#: config beside the sandbox's demo config: Knovvu stores into the run's folder, without the
+#: proactive 5-per-hour budget (each repetition starts from empty state)
+EXTRA_CONFIG = {"knovvu": {"storage_url": "storage", "downloads_per_hour": 0}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         app = factory()
         app.latency_seconds = args.latency
         with SandboxServer(app) as server:
-            base = app.demo_config(server.url)
+            base = {**app.demo_config(server.url), **EXTRA_CONFIG.get(name, {})}
 
             def variant(value: str, base: dict = base, module: str = module, app: object = app):
                 config = dict(base) if value == "default" else {**base, "max_concurrency": int(value)}

@@ -242,6 +242,15 @@ class KnovvuSandbox(SandboxApp):
             self.days[day] = {"00": hour} | {f"{h:02d}": {"status": "no_data", "sessions": []} for h in range(1, 24)}
             self._entries_cache = {k: v for k, v in self._entries_cache.items() if k[0] != day}
 
+    def fill_every_hour(self, sessions: int = 2, seed: int = 7) -> None:
+        """Make every hour of every retained day available, each a small archive of ``sessions``
+        generated sessions (a busy tenant: 24 ZIPs a day; for the fan-out benchmark)."""
+        rng = random.Random(seed)
+        with self._cache_lock:
+            for day in self.retained_days():
+                self.days[day] = {f"{h:02d}": self._generated_hour(rng, day, f"{h:02d}", sessions) for h in range(24)}
+                self._entries_cache = {k: v for k, v in self._entries_cache.items() if k[0] != day}
+
     # --- archives -------------------------------------------------------------
 
     def metadata(self, day: str, hour: str) -> dict:
