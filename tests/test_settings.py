@@ -10,7 +10,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
+from taps.common.client import VendorRESTStream
 from taps.common.settings import TapSettings
+from taps.common.tap import VendorTap
 from taps.foundry_aip.client import FoundrySettings
 from taps.foundry_aip.tap import TapFoundryAIP
 from taps.knovvu.client import KnovvuSettings
@@ -132,3 +134,30 @@ def test_a_value_that_does_not_parse_is_a_config_error_naming_the_setting() -> N
     unchecked = TapKoreAgentAI(config={**KORE, "end_date": "next tuesday"}, validate_config=False)
     with pytest.raises(ValueError, match="end_date is not a valid ISO 8601 date-time: 'next tuesday'"):
         _ = unchecked.settings
+
+
+def _parameter_of(cls: type, generic: type) -> t.Any:
+    """``X`` of the first ``generic[X]`` among ``cls``'s bases (its MRO)."""
+    for klass in cls.__mro__:
+        for base in getattr(klass, "__orig_bases__", ()):
+            if t.get_origin(base) is generic:
+                return t.get_args(base)[0]
+    return None
+
+
+TAPS = {TapZoomAIC: ZOOM, TapKoreAgentAI: KORE, TapKnovvu: {"client_id": "c", "client_secret": "s", "storage_url": "/tmp/k"},
+        TapSalesloft: {"api_key": "k"}, TapFoundryAIP: {"api_url": "https://a.b", "agent_rids": ["ri.a"], "token": "x"}}
+
+
+@pytest.mark.parametrize("tap_class", list(TAPS), ids=lambda c: c.name)
+def test_the_settings_type_is_named_once_per_tap_and_its_streams_agree(tap_class: type[VendorTap[t.Any]]) -> None:
+    """``VendorTap[XSettings]`` (static type), ``settings_class`` (runtime) and every REST stream's
+    ``VendorRESTStream[XSettings]`` name the same class, and the tap builds an instance of it."""
+    declared = _parameter_of(tap_class, VendorTap)
+    assert tap_class.settings_class is declared
+    tap = tap_class(config=TAPS[tap_class])
+    assert type(tap.settings) is declared
+    rest = [stream for stream in tap.streams.values() if isinstance(stream, VendorRESTStream)]
+    assert rest
+    for stream in rest:  # (hand-off children are plain singer-sdk streams, not REST streams)
+        assert _parameter_of(type(stream), VendorRESTStream) is declared, stream.name

@@ -9,7 +9,8 @@ reads ``settings.lookback_days`` instead of ``config.get("lookback_days") or 0``
 
 Where a new setting goes: its ``th.Property`` (name, type, default, description)
 in the tap's ``config_jsonschema``; a field of the same name in the tap's
-``TapSettings`` subclass (``settings_class``) with *no* default when the schema
+``TapSettings`` subclass (``class TapX(VendorTap[XSettings])`` with
+``settings_class = XSettings``; its base stream ``VendorRESTStream[XSettings]``) with *no* default when the schema
 gives one (``from_config`` fills it; a missing one is a ``TypeError`` at once),
 else the value that means "not set" (``""``, ``None``, ``()``); a credential
 with ``secret_field()`` (kept out of ``repr``). Code reads ``self.settings.<name>``,
