@@ -107,7 +107,11 @@ class PayloadChild(Stream):
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
     def parent_payload(self, context: Context | None) -> t.Any:
-        """What the parent handed over for ``context``, or ``None``."""
+        """What the parent handed over for ``context``, or ``None``.
+
+        Raises:
+            TypeError: the stream has no ``parent_stream_type`` (a hand-off child needs one).
+        """
         parent = self.parent_stream_type
         if parent is None:
             msg = f"{self.name} has no parent_stream_type"

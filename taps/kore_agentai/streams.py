@@ -71,6 +71,9 @@ class ConversationsStream(PayloadParent, KoreAgentAIStream):
         First: ``start_date``'s day on the first run; afterwards the bookmark's
         day minus ``lookback_days``, never before ``start_date``. Last: today,
         or ``end_date``'s day when set (an orchestrator's 7-day partition).
+
+        Raises:
+            ConfigValidationError: no ``start_date`` (only with config validation off).
         """
         start = self.settings.run_start(self.get_starting_timestamp(context), floor_at_start_date=True)
         if start is None:  # config_errors requires start_date

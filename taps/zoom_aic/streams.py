@@ -215,8 +215,12 @@ class ConversationArchivesStream(PayloadParent, ZoomStream):
         return {"from": context["window_from"], "to": context["window_to"]}
 
     def first_from(self, context: Context | None) -> datetime:
-        """Where this user's windows start: one second after the bookmark (minus
-        ``lookback_days``), else ``start_date``."""
+        """Where this user's windows start (UTC): one second after the bookmark (minus
+        ``lookback_days``), else ``start_date``.
+
+        Raises:
+            ConfigValidationError: no ``start_date`` (only with config validation off).
+        """
         bookmark = self._saved_partition_state(context).get("replication_key_value")
         start = self.settings.run_start(parse_timestamp(str(bookmark)) + ONE_SECOND if bookmark else None)
         if start is None:  # config_errors requires start_date
