@@ -146,6 +146,7 @@ class KnovvuSandbox(SandboxApp):
         self.retry_after = retry_after
         self.feature_enabled = True
         self.corrupt_hours: set[tuple[str, str]] = set()
+        self._expire_countdown: int | None = None
         self.zip_slip_hours: set[tuple[str, str]] = set()
         self.links: dict[str, float] = {}  # signature -> expiry (clock seconds)
         self.downloads: list[float] = []
@@ -368,6 +369,24 @@ class KnovvuSandbox(SandboxApp):
         description = {"unsupported_grant_type": "The specified 'grant_type' is not supported.",
                        "invalid_client": "The specified client credentials are invalid."}[error]
         return json_response({"error": error, "error_description": description}, 400)
+
+    def expire_tokens_after(self, calls: int) -> None:
+        """Every access token issued so far stops working after ``calls`` more manifest calls (mid-run expiry)."""
+        with self.lock:
+            self._expire_countdown = calls
+
+    @override
+    def authorize(self, request: SandboxRequest) -> SandboxResponse | None:
+        """The bearer check, after ``expire_tokens_after``'s countdown."""
+        with self.lock:
+            countdown = self._expire_countdown
+            if countdown is not None:
+                if countdown <= 0:
+                    self.expire_tokens()
+                    self._expire_countdown = None
+                else:
+                    self._expire_countdown = countdown - 1
+        return super().authorize(request)
 
     def expire_links(self) -> None:
         """Make every presigned link issued so far expire now."""

@@ -379,7 +379,7 @@ class HourlyArchivesStream(_StateMixin, PayloadParent):
                 continue
             record = self.base_record(day, link)
             if stored is not None:
-                record.update(self.archive_fields(stored))
+                record.update(self.stored_fields(day, hour, stored))
             with self.hand_to_children({"date": day, "hour": hour}, stored):  # the unpacked archive, if any
                 yield record
             progress.mark_hour(day, hour)
@@ -423,6 +423,21 @@ class HourlyArchivesStream(_StateMixin, PayloadParent):
             msg = f"{again.message}, again right after a fresh manifest; giving up on this hour for this run"
             raise ArchiveError(msg)
         return again
+
+    def stored_fields(self, day: str, hour: str, stored: StoredArchive) -> dict:
+        """``archive_fields`` of a downloaded hour, after naming its refused entries (``report_refused``)."""
+        if stored.refused:
+            self.report_refused(day, hour, stored.refused)
+        return self.archive_fields(stored)
+
+    def report_refused(self, day: str, hour: str, names: list[str]) -> None:
+        """Name, loudly, the ZIP entries of an hour that were refused as unsafe (zip slip: an absolute
+        path or ``..``): they are never written, so they are lost to the archive; the hour's other
+        recordings are stored and the hour is done (its record lists them in ``refused_entries``)."""
+        listed = ", ".join(names)
+        self.logger.warning("LOST RECORDINGS: Knovvu hour %s %s: %d ZIP entries refused as unsafe paths and not "
+                            "stored: %s. Ask Knovvu support for these recordings.", day, hour, len(names), listed)
+        report_gap(self, f"hour {day} {hour} entries {listed}", "error", "unsafe ZIP entry paths (zip slip), not stored")
 
     @staticmethod
     def base_record(day: str, link: dict) -> dict:
