@@ -72,6 +72,26 @@ def sent_authorization(response: requests.Response) -> str | None:
     return request.headers.get("Authorization") if request is not None else None
 
 
+_JSON_BODY = "_vendor_json_body"
+
+
+def response_json(response: requests.Response) -> t.Any:
+    """``response.json()``, parsed once per response: ``validate_response`` (the envelope
+    check), a stream's ``parse_response`` and its paginator share the one parse.
+
+    The records a stream yields are this body's objects, and singer-sdk may change them in
+    place once yielded (deselected properties removed); a paginator reading the body after them
+    reads only what singer-sdk keeps (primary and replication keys are always selected).
+
+    Raises:
+        ValueError: the body is not JSON (not remembered: a later call raises again).
+    """
+    cached = response.__dict__.get(_JSON_BODY, _JSON_BODY)
+    if cached is _JSON_BODY:
+        cached = response.__dict__[_JSON_BODY] = response.json()
+    return cached
+
+
 class EnvelopeMismatch(FatalAPIError):
     """A 2xx answer whose body is not the vendor's documented envelope: never "no data"."""
 
@@ -338,7 +358,7 @@ class VendorRESTStream(BookmarkHook, RESTStream, t.Generic[SettingsT]):
                        "api_url points at the vendor's API (not a proxy, login page or another service)")
                 raise EnvelopeMismatch(self.safe_message(msg))
             try:
-                body = response.json()
+                body = response_json(response)
             except ValueError as exc:
                 msg = (f"{self.vendor} answered {status} with an incomplete or non-JSON body for {self.path} at "
                        f"api_url {self.url_base}; if this persists, check that api_url points at the vendor's API")

@@ -14,7 +14,7 @@ import typing as t
 import requests
 from typing_extensions import override
 
-from taps.common.client import VendorAPIError, VendorRESTStream
+from taps.common.client import VendorAPIError, VendorRESTStream, response_json
 from taps.common.schemas import schema_directory
 from taps.common.settings import TapSettings, secret_field
 
@@ -127,7 +127,7 @@ class SalesloftStream(VendorRESTStream[SalesloftSettings]):
         Raises:
             VendorAPIError: the body has no ``data`` envelope (an API change).
         """
-        body = response.json()
+        body = response_json(response)
         if not isinstance(body, dict) or "data" not in body:
             msg = f"Salesloft answered without the documented data envelope for {self.path}"
             raise VendorAPIError(msg, status=response.status_code)

@@ -20,6 +20,7 @@ import requests
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
+from taps.common.client import response_json
 from taps.common.timestamps import parse_timestamp
 
 
@@ -52,7 +53,7 @@ class UpdatedAtKeysetPaginator(BaseAPIPaginator[KeysetToken]):
     @override
     def get_next(self, response: requests.Response) -> KeysetToken | None:
         """The next position, or ``None`` once Salesloft reports no next page."""
-        body = response.json()
+        body = response_json(response)
         rows = body.get("data") or []
         if not rows or not (body.get("metadata") or {}).get("paging", {}).get("next_page"):
             return None
