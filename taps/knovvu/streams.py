@@ -25,6 +25,7 @@ import threading
 import time
 import typing as t
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from singer_sdk import Stream, StreamSchema
@@ -209,9 +210,12 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
     def stop_run(self, exc: RateLimited) -> None:
         """End the run early and cleanly (state is saved as it stands)."""
         self.run.stopped = exc.message
+        when = ("" if exc.wait_seconds is None else
+                f"; Knovvu asks to wait {exc.wait_seconds:.0f} s: run again after "
+                f"{(utc_now() + timedelta(seconds=exc.wait_seconds)).strftime('%Y-%m-%dT%H:%M:%SZ')}")
         self.logger.warning(
-            "Knovvu download limit reached (%s). Stopping cleanly with state saved; the next run resumes at the "
-            "next hour not yet downloaded. Set wait_on_rate_limit: true to wait instead.", exc.message)
+            "Knovvu download limit reached (%s%s). Stopping cleanly with state saved; the next run resumes at the "
+            "next hour not yet downloaded. Set wait_on_rate_limit: true to wait instead.", exc.message, when)
         report_gap(self, "hours not yet downloaded", "quota", f"{exc.message}; the next run resumes")
 
     def report_lost(self) -> None:

@@ -151,7 +151,7 @@ def test_knovvu_manifest_429_stops_cleanly_and_the_next_run_completes(
         with caplog.at_level(logging.WARNING):
             first = run_tap(kit.load_class(), config)
         stops = [r.getMessage() for r in caplog.records if "Stopping cleanly" in r.getMessage()]
-        assert stops and "next run" in stops[0], caplog.text[-2000:]
+        assert stops and "next run" in stops[0] and "run again after 20" in stops[0], caplog.text[-2000:]
         assert first.error is None
         assert any(g["reason"] == "quota" for g in first.final_state["last_run_gaps"])
         second = run_tap(kit.load_class(), config, state=first.final_state)
@@ -180,14 +180,18 @@ def test_knovvu_zip_get_429_is_learned_and_nothing_is_lost(tmp_path: Path) -> No
     _assert_same("knovvu", runs, clean)
 
 
-def test_zoom_daily_limit_stops_cleanly_and_the_next_run_completes(tmp_path: Path) -> None:
+def test_zoom_daily_limit_stops_cleanly_and_the_next_run_completes(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     kit = KITS["zoom_aic"]
     clean = _clean("zoom_aic", tmp_path / "clean")
     with kit.serve() as server:
         app = server.app
         config = kit.config(app, server.url, tmp_path / "run")
         app.daily_limit_after(12)
-        first = run_tap(kit.load_class(), config, expect_error=True)
+        with caplog.at_level(logging.WARNING):
+            first = run_tap(kit.load_class(), config, expect_error=True)
+        stops = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Stopping")]
+        assert stops and "resume after" in stops[0] and "next run resumes" in stops[0], caplog.text[-2000:]
         assert first.error is None, first.error
         assert any(g["reason"] == "quota" for g in first.final_state.get("last_run_gaps", [])), first.final_state
         app.daily_limit_after(None)
