@@ -8,7 +8,11 @@ child's peak RSS from ``os.wait4`` (``ru_maxrss``, KiB on Linux): sizes
 interleaved (100, 1024, 100, 1024 ...), the median per size, and the ratio of
 the largest median to the smallest. Goal: <= 200 MB, ratio <= 1.2.
 
-Usage: python -m benchmarks.memory [--sizes-mb 100 1024] [--files 50] [--repetitions 2]
+``--hours 8`` puts 8 such archives in the day, which the tap downloads at once
+(``max_concurrency`` 8): each streams to its own temporary file, so the peak
+should not grow with them.
+
+Usage: python -m benchmarks.memory [--sizes-mb 100 1024] [--files 50] [--repetitions 2] [--hours 1]
 """
 
 from __future__ import annotations
@@ -28,11 +32,11 @@ from sandboxes.base import SandboxServer
 from sandboxes.knovvu import KnovvuSandbox
 
 
-def run_once(app: KnovvuSandbox, url: str, size_bytes: int, files: int) -> dict:
-    """One tap run on a day whose single archive is ``size_bytes`` long; returns the measurements."""
+def run_once(app: KnovvuSandbox, url: str, size_bytes: int, files: int, hours: int = 1) -> dict:
+    """One tap run on a day of ``hours`` archives each ``size_bytes`` long; returns the measurements."""
     day = app.documented_day
-    app.set_bulk_day(day, size_bytes, files=files)
-    zip_size = app.archive_size(day, "00")  # computes the CRCs up front, outside the timed run
+    app.set_bulk_day(day, size_bytes, files=files, hours=hours)
+    zip_size = sum(app.archive_size(day, f"{h:02d}") for h in range(hours))  # CRCs up front, outside the timed run
     with tempfile.TemporaryDirectory(prefix="knovvu-bench-") as tmp:
         config = {**app.demo_config(url), "storage_url": f"{tmp}/storage", "downloads_per_hour": 0,
                   "start_date": f"{day}T00:00:00Z", "request_timeout": 300}
@@ -59,14 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes-mb", type=int, nargs="+", default=[100, 1024])
     parser.add_argument("--files", type=int, default=50)
     parser.add_argument("--repetitions", type=int, default=2)
+    parser.add_argument("--hours", type=int, default=1,
+                        help="archives of that size in the day (> 1: max_concurrency of them download at once)")
     args = parser.parse_args(argv)
     app = KnovvuSandbox(retention_days=1, downloads_per_hour=1_000_000)
     with SandboxServer(app) as server:
 
         def size_run(mb: int) -> t.Callable[[], dict]:
             def run() -> dict:
-                result = run_once(app, server.url, mb * 1024 * 1024, args.files)
-                print(f"ZIP {result['zip_bytes'] / 1e6:8.1f} MB: peak RSS {result['peak_rss_mb']:6.1f} MB, "
+                result = run_once(app, server.url, mb * 1024 * 1024, args.files, args.hours)
+                print(f"{args.hours} ZIP(s) {result['zip_bytes'] / 1e6:8.1f} MB: peak RSS {result['peak_rss_mb']:6.1f} MB, "
                       f"{result['seconds']:5.1f} s, {result['files_recorded']} files "
                       f"({result['audio_bytes_stored'] / 1e6:.1f} MB) stored, exit {result['exit_status']}", flush=True)
                 return result

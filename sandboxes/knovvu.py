@@ -227,20 +227,25 @@ class KnovvuSandbox(SandboxApp):
             out[0] = doc
         return {"status": "available", "sessions": out, "pad_to": pad_to}
 
-    def set_bulk_day(self, day: str, zip_bytes: int, files: int = 200) -> None:
-        """Replace ``day`` with one available hour (``"00"``) whose ZIP is ``zip_bytes`` long
-        (``files`` audio files of pseudo-random bytes in one session); for the memory benchmark."""
-        hour = {"status": "available", "pad_to": zip_bytes, "sessions": [{
-            "externalConversationId": "conv-bulk", "sessionId": "session-bulk",
-            "files": [{
-                "fileName": f"message_{i}_agent_tts.opus",
-                "originalPath": f"knovvu-va/sandbox-tenant/bulk/message_{i}_agent_tts.opus",
-                "messageId": i, "type": "agent_tts", "timestamp": f"{day}T00:00:00Z",
-                "originalSizeBytes": 1, "size": 1,
-            } for i in range(1, files + 1)],
-        }]}
+    def set_bulk_day(self, day: str, zip_bytes: int, files: int = 200, hours: int = 1) -> None:
+        """Replace ``day`` with ``hours`` available hours (``"00"``, ``"01"`` ...) whose ZIPs are each
+        ``zip_bytes`` long (``files`` audio files of pseudo-random bytes in one session); for the
+        memory benchmark (``hours`` > 1: that many ZIPs downloading at once)."""
+
+        def bulk(hour: int) -> dict:
+            return {"status": "available", "pad_to": zip_bytes, "sessions": [{
+                "externalConversationId": "conv-bulk", "sessionId": f"session-bulk-{hour:02d}" if hour else "session-bulk",
+                "files": [{
+                    "fileName": f"message_{i}_agent_tts.opus",
+                    "originalPath": f"knovvu-va/sandbox-tenant/bulk/message_{i}_agent_tts.opus",
+                    "messageId": i, "type": "agent_tts", "timestamp": f"{day}T{hour:02d}:00:00Z",
+                    "originalSizeBytes": 1, "size": 1,
+                } for i in range(1, files + 1)],
+            }]}
+
         with self._cache_lock:
-            self.days[day] = {"00": hour} | {f"{h:02d}": {"status": "no_data", "sessions": []} for h in range(1, 24)}
+            self.days[day] = {f"{h:02d}": bulk(h) if h < hours else {"status": "no_data", "sessions": []}
+                              for h in range(24)}
             self._entries_cache = {k: v for k, v in self._entries_cache.items() if k[0] != day}
 
     def fill_every_hour(self, sessions: int = 2, seed: int = 7) -> None:
