@@ -116,6 +116,10 @@ class DailyLimitReached(FatalAPIError):
     """Zoom's daily request quota for the account is spent; the message says when to resume."""
 
 
+class PageTokenExpired(FatalAPIError):
+    """Zoom refused a ``next_page_token`` as invalid or expired (400 code 300; tokens live 15 minutes)."""
+
+
 class UserNotFound(FatalAPIError):
     """Zoom says the user does not exist (404 code 20524 or 1001); the caller skips it."""
 
@@ -188,6 +192,7 @@ class ZoomStream(VendorRESTStream[ZoomSettings]):
         Raises:
             DailyLimitReached: a daily-limit 429 (the tap stops cleanly).
             UserNotFound: 404 code 20524/1001.
+            PageTokenExpired: 400 code 300 on a request carrying ``next_page_token``.
             RetriableAPIError: code 124 on a 400 (an expired token on endpoints
                 that answer 400), once, after dropping the token.
             VendorAPIError: other 4xx, with the scope to add where relevant.
@@ -202,6 +207,9 @@ class ZoomStream(VendorRESTStream[ZoomSettings]):
         code = zoom_error_code(response) if status >= HTTPStatus.BAD_REQUEST else None
         if status == HTTPStatus.NOT_FOUND and code in (ARCHIVE_USER_GONE_CODE, USER_NOT_FOUND_CODE):
             raise UserNotFound(self.response_error_message(response))
+        if status == HTTPStatus.BAD_REQUEST and code == PAGE_TOKEN_EXPIRED_CODE and \
+                "next_page_token=" in ((response.request.url or "") if response.request is not None else ""):
+            raise PageTokenExpired(self.response_error_message(response))
         if (
             status == HTTPStatus.BAD_REQUEST
             and code == TOKEN_INVALID_CODE

@@ -40,6 +40,7 @@ from taps.zoom_aic.client import (
     MAX_PHYSICAL_FILES,
     ONE_SECOND,
     USER_SCOPES,
+    PageTokenExpired,
     UserNotFound,
     ZoomStream,
     archive_windows,
@@ -152,9 +153,16 @@ class UsersStream(ZoomStream):
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Each user once. A listing chain is read completely first (its token lives 15 min);
-        a configured user Zoom does not know is skipped with a warning."""
+        a chain whose ``next_page_token`` Zoom refuses as expired is read again from its first
+        page, once (a second refusal ends the run with Zoom's message and no archive bookmark
+        moved); a configured user Zoom does not know is skipped with a warning."""
         try:
-            users = list(self.request_records(context))
+            try:
+                users = list(self.request_records(context))
+            except PageTokenExpired as exc:
+                self.logger.warning("Zoom refused a next_page_token (%s); listing %s users again from the first "
+                                    "page", exc, (context or {}).get("status", ""))
+                users = list(self.request_records(context))
         except UserNotFound as exc:
             self.logger.warning("Skipping configured user %s: %s", (context or {}).get("user_ref"), exc)
             report_gap(self, f"user {(context or {}).get('user_ref')}", "permission", str(exc))

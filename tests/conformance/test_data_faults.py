@@ -10,7 +10,8 @@ Against each tap's sandbox over real HTTP (in-process runs; knobs in
   state, the next run gets it (0 lost); a zip-slip entry: never written outside
   storage, the hour's other files stored, a ``LOST RECORDINGS`` warning naming
   the day, hour and entries, and a gap in ``last_run_gaps``;
-* Zoom ``next_page_token`` expired mid-listing: fails with a one-line reason, no bookmark moved;
+* Zoom ``next_page_token`` expired mid-listing: the listing is read again from its first page,
+  0 lost; expired again: fails with a one-line reason, no bookmark moved;
 * quota exhausted (Knovvu 429 on the manifest without ``wait_on_rate_limit``,
   Zoom's daily limit): the run stops cleanly naming when to resume, state keeps
   what was emitted, the next run completes (PK merge of both equals a clean
@@ -124,14 +125,28 @@ def test_knovvu_zip_slip_entry_is_never_written_and_named_as_lost(
     assert run.final_state["bookmarks"]["daily_recording_manifests"]["incomplete_days"] == {}
 
 
-def test_zoom_expired_page_token_fails_clearly_with_no_bookmark(tmp_path: Path) -> None:
+PAGE_TOKEN_EXPIRED = {"code": 300, "message": "The next page token is invalid or expired."}
+
+
+def test_zoom_expired_page_token_restarts_the_listing_and_loses_nothing(tmp_path: Path) -> None:
+    kit = KITS["zoom_aic"]
+    clean = _clean("zoom_aic", tmp_path / "clean")
+    with kit.serve() as server:
+        server.app.faults.add("status", kit.endpoints["users"], status=400, after=1, body=PAGE_TOKEN_EXPIRED)
+        run = run_tap(kit.load_class(), {**kit.config(server.app, server.url, tmp_path / "run"), "page_size": 2})
+        assert server.app.faults.fired
+    _assert_same("zoom_aic", [run], clean)
+    assert not run.duplicates("users")
+
+
+def test_zoom_page_token_expiring_again_fails_clearly_with_no_bookmark(tmp_path: Path) -> None:
     kit = KITS["zoom_aic"]
     with kit.serve() as server:
-        server.app.faults.add("status", kit.endpoints["users"], status=400, after=1, body={
-            "code": 300, "message": "The next page token is invalid or expired."})
+        server.app.faults.add("status", kit.endpoints["users"], status=400, after=1, body=PAGE_TOKEN_EXPIRED)
+        server.app.faults.add("status", kit.endpoints["users"], status=400, after=2, body=PAGE_TOKEN_EXPIRED)
         config = {**kit.config(server.app, server.url, tmp_path), "page_size": 2}
         run = run_tap(kit.load_class(), config, expect_error=True)
-        assert server.app.faults.fired
+        assert len(server.app.faults.fired) == 2
     message = str(run.error)
     assert run.error is not None and "next_page_token" in message and "run again" in message, message
     assert "\n" not in message.strip()
