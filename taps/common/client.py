@@ -246,7 +246,7 @@ class VendorRESTStream(BookmarkHook, RESTStream, t.Generic[SettingsT]):
     @override
     def backoff_handler(self, details: Details) -> None:
         """Log each retry once, without URLs' query strings or secrets, and count it."""
-        tally_for(self).retries += 1
+        tally_for(self).count(retries=1)
         exc = details.get("exception")
         self.logger.warning(
             "Retrying %s %s in %.1f s (attempt %d): %s",

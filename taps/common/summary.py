@@ -30,6 +30,7 @@ tally with ``tally_for(stream)`` and report gaps with ``report_gap``.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import typing as t
 from dataclasses import asdict, dataclass, field
@@ -45,6 +46,7 @@ if t.TYPE_CHECKING:
 #: the reasons a gap can have
 GAP_REASONS = ("retention", "quota", "permission", "error")
 JSON_PREFIX = "RUN SUMMARY JSON "
+_COUNT_LOCK = threading.Lock()  # request and retry counts come from fan-out worker threads too
 #: top-level state key where a successful run records its gaps (``conversation-archive status`` reads it)
 GAPS_STATE_KEY = "last_run_gaps"
 
@@ -96,6 +98,12 @@ class StreamTally:
                 self.first = text
             if self.last is None or text > self.last:
                 self.last = text
+
+    def count(self, *, requests: int = 0, retries: int = 0) -> None:
+        """Add ``requests`` HTTP answers and ``retries`` retries; safe from fan-out worker threads."""
+        with _COUNT_LOCK:
+            self.requests += requests
+            self.retries += retries
 
     def add_partition(self, context: t.Mapping[str, t.Any] | None) -> None:
         """Count one sync of the stream with ``context`` (``None`` is not a partition)."""
@@ -223,7 +231,7 @@ def count_responses(session: requests.Session, tally: StreamTally) -> None:
     hooks = session.hooks.setdefault("response", [])
     if not any(getattr(h, "_counts_into", None) is tally for h in hooks):
         def _count(response: requests.Response, *_: t.Any, **__: t.Any) -> requests.Response:
-            tally.requests += 1
+            tally.count(requests=1)
             return response
         _count._counts_into = tally  # type: ignore[attr-defined]  # noqa: SLF001 - our own marker
         hooks.append(_count)

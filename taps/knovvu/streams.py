@@ -317,7 +317,7 @@ class HourlyArchivesStream(_StateMixin, PayloadParent):
         tally = tally_for(self)
 
         def count_retry() -> None:
-            tally.retries += 1
+            tally.count(retries=1)
 
         fetcher = ArchiveFetcher(timeout=self.settings.request_timeout,
                                  max_retries=self.settings.max_retries,

@@ -340,7 +340,7 @@ class TranscriptionArtifactsStream(SingleObjectChild):
         tally = tally_for(self)
 
         def count_retry() -> None:
-            tally.retries += 1
+            tally.count(retries=1)
 
         return Download(vendor="Salesloft", policy=self.salesloft_tap.retry_policy,
                         session=session, redact=self.safe_message, on_retry=count_retry)

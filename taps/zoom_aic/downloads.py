@@ -113,7 +113,7 @@ class Downloader:
         count_responses(session, tally_for(stream))
 
         def count_retry() -> None:
-            tally_for(stream).retries += 1
+            tally_for(stream).count(retries=1)
 
         self.download = Download(
             session=session,
