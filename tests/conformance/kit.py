@@ -8,6 +8,7 @@ armed on.
 
 from __future__ import annotations
 
+import json
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,3 +173,27 @@ def assert_records_match_schemas(run: TapRun) -> int:
                 raise AssertionError(msg)
             checked += 1
     return checked
+
+
+#: Zoom streams keyed by the window asked (Zoom answers per ``from``/``to`` window, and a window holding the
+#: 100-attachment cap is halved): a run resumed mid-user asks other windows than a clean run, so these two
+#: streams are compared by the conversations inside their stored history files.
+WINDOW_KEYED = ("conversation_archives", "conversation_histories")
+
+
+def archive_view(kit_name: str, runs: t.Iterable[TapRun]) -> dict[str, set]:
+    """What a warehouse holds after PK merge of ``runs``; for Zoom, the window-keyed streams are replaced by
+    the set of conversation ids in their history files (read from ``storage_uri``)."""
+    runs = list(runs)
+    merged: dict[str, set] = dict(pk_merged(runs))
+    if kit_name != "zoom_aic":
+        return merged
+    for stream in WINDOW_KEYED:
+        merged.pop(stream, None)
+    conversations: set = set()
+    for run in runs:
+        for record in run.records.get("conversation_histories", []):
+            content = json.loads(Path(str(record["storage_uri"]).removeprefix("file://")).read_text())
+            conversations.update(c["conversation_id"] for c in content.get("conversations", []))
+    merged["conversations in history files"] = conversations
+    return merged

@@ -8,10 +8,9 @@ records before the STATE plus the resumed run's records, merged on the primary
 key, must equal the clean run's keys (0 lost, 0 extra), and every stored file
 must match the sha256 its record gives.
 
-Zoom's archive and history keys are the ``from``/``to`` window asked (Zoom
-answers per window, and a window holding the 100-attachment cap is halved), so
-a run resumed mid-user asks other windows than a clean run: for those two
-streams the kit compares the conversations inside the stored history files.
+Zoom's archive and history keys are the ``from``/``to`` window asked, so for
+those two streams the kit compares the conversations inside the stored history
+files (``kit.archive_view``).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.kit import KITS, pk_merged
+from tests.conformance.kit import KITS, archive_view
 from tests.helpers import TapRun, parse_singer, run_tap
 
 RESUMES = 6  # resumes per tap (about; every STATE where a run writes fewer)
@@ -37,26 +36,6 @@ def _cut_points(stdout: str) -> list[tuple[dict, TapRun]]:
         if message.get("type") == "STATE":
             points.append((message["value"], parse_singer("\n".join(lines[:index]))))
     return points
-
-
-#: Zoom streams keyed by the window asked: compared by the conversations in their history files
-WINDOW_KEYED = ("conversation_archives", "conversation_histories")
-
-
-def _view(kit_name: str, runs: list[TapRun]) -> dict[str, set]:
-    """What a warehouse holds after PK merge (Zoom: conversations of the history files for window-keyed streams)."""
-    merged: dict[str, set] = dict(pk_merged(runs))
-    if kit_name != "zoom_aic":
-        return merged
-    for stream in WINDOW_KEYED:
-        merged.pop(stream, None)
-    conversations: set = set()
-    for run in runs:
-        for record in run.records.get("conversation_histories", []):
-            content = json.loads(Path(str(record["storage_uri"]).removeprefix("file://")).read_text())
-            conversations.update(c["conversation_id"] for c in content.get("conversations", []))
-    merged["conversations in history files"] = conversations
-    return merged
 
 
 def _files_match(runs: list[TapRun]) -> list[str]:
@@ -81,14 +60,14 @@ def test_resume_from_every_kth_state_loses_nothing(kit_name: str, tmp_path: Path
     with kit.serve() as server:
         config = kit.config(server.app, server.url, tmp_path)
         clean = run_tap(tap_class, config)
-        want = _view(kit_name, [clean])
+        want = archive_view(kit_name, [clean])
         points = _cut_points(clean.stdout)
         k = max(1, len(points) // RESUMES)
         chosen = points[k - 1::k]
         assert len(chosen) >= min(5, len(points)), f"{len(points)} STATE messages, {len(chosen)} chosen"
         for number, (state, before) in zip(range(k, len(points) + 1, k), chosen, strict=True):
             resumed = run_tap(tap_class, config, state=json.loads(json.dumps(state)))
-            got = _view(kit_name, [before, resumed])
+            got = archive_view(kit_name, [before, resumed])
             for stream, keys in want.items():
                 have = got.get(stream, set())
                 assert have == keys, (f"resumed from STATE {number} of {len(points)}: {stream} "
