@@ -81,7 +81,7 @@ def test_installed_sdk_is_in_the_checked_range_and_pyproject_pins_it() -> None:
     assert all(p.specifier == SpecifierSet(SDK_RANGE) for p in pins)
 
 
-PRIVATE_SDK_NAMES = re.compile(r"\b(_tap|_requests_session|_write_state_message|_increment_stream_state)\b")
+PRIVATE_SDK_NAMES = re.compile(r"\b(_tap|_requests_session|_write_state_message|_increment_stream_state|_generate_record_messages)\b")
 
 
 def test_private_sdk_names_appear_only_in_sdk_compat() -> None:
@@ -94,7 +94,8 @@ def test_private_sdk_names_appear_only_in_sdk_compat() -> None:
 
 
 def test_private_names_exist_on_the_installed_sdk() -> None:
-    for owner, name in ((Stream, "_increment_stream_state"), (Stream, "_write_state_message")):
+    for owner, name in ((Stream, "_increment_stream_state"), (Stream, "_write_state_message"),
+                        (Stream, "_generate_record_messages")):
         assert callable(getattr(owner, name, None)), f"singer-sdk has no {owner.__name__}.{name}"
     tap = MiniTap(config={})
     stream = tap.streams["rows"]

@@ -13,6 +13,12 @@ Why: singer-sdk gives no public way to do three things these taps need.
   (inside the lookback) from pulling it back, Kore.ai moves it only per
   finished window, Zoom bookmarks empty windows. ``BookmarkHook`` overrides the
   private hook once and hands over to the public ``bookmark_record``.
+* **Emit a RECORD without re-walking JSON that is already conformed**
+  (``LeanRecords``): singer-sdk's ``Stream._generate_record_messages`` walks
+  every record twice, once to drop deselected properties and once to conform
+  types, a third of a Salesloft run's CPU. ``LeanRecords`` skips each walk
+  exactly when singer-sdk's own would change nothing and runs singer-sdk's
+  otherwise.
 * **Reach the tap from a stream** (``tap_of``) and **install our own HTTP
   session** (``set_requests_session``): ``Stream._tap`` and
   ``RESTStream._requests_session`` have no public accessor.
@@ -25,15 +31,23 @@ stopped moving state; fix it here, nowhere else.
 
 from __future__ import annotations
 
+import math
 import typing as t
+from dataclasses import dataclass
 
+import singer_sdk.singerlib as singer
 from singer_sdk import Stream
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._typing import _is_exclusive_boolean_type, conform_record_data_types
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
     import requests
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, Record
+    from singer_sdk.singerlib import SelectionMask
     from singer_sdk.streams import RESTStream
 
 #: the singer-sdk versions this module was checked against (the pin in pyproject.toml).
@@ -97,3 +111,106 @@ class BookmarkHook(Stream):
     def bookmark_record(self, latest_record: Record, *, context: Context | None = None) -> None:
         """Advance the bookmark of ``context``'s state past ``latest_record`` (singer-sdk's rule)."""
         sdk_increment_state(self, latest_record, context=context)
+
+
+#: value types singer-sdk's ROOT_ONLY conformance returns unchanged for any property schema but an
+#: exclusive boolean one (``_conform_primitive_property`` changes only date/time, bytes, non-finite
+#: float/Decimal, and non-booleans under a boolean-only schema; lists and objects stay as they are).
+_UNCHANGED_TYPES = (str, int, bool, list, dict, type(None))
+
+
+@dataclass(frozen=True)
+class RecordPlan:
+    """What a stream's records need before they are written, worked out once per stream and run.
+
+    ``all_selected``: every entry of the selection mask is selected, so singer-sdk's
+    ``pop_deselected_record_properties`` removes nothing (a missing breadcrumb
+    inherits its parent's value, down to the selected stream).
+    ``properties``: the root property names of the effective schema.
+    ``boolean_only``: those whose schema is boolean(-or-null) only.
+    ``additional``: the schema keeps undeclared root properties as they are.
+    """
+
+    all_selected: bool
+    properties: frozenset[str]
+    boolean_only: frozenset[str]
+    additional: bool
+
+    @classmethod
+    def of(cls, schema: dict[str, t.Any], mask: SelectionMask) -> RecordPlan:
+        """The plan for a stream with effective ``schema`` and selection ``mask``."""
+        properties = schema.get("properties") or {}
+        return cls(
+            all_selected=all(mask.values()),
+            properties=frozenset(properties),
+            boolean_only=frozenset(k for k, v in properties.items() if _is_exclusive_boolean_type(v)),
+            additional=bool(schema.get("additionalProperties")),
+        )
+
+    def conformed_as_is(self, record: t.Mapping[str, t.Any]) -> bool:
+        """True when singer-sdk's ROOT_ONLY conformance would return ``record`` unchanged.
+
+        Every root key is declared (or the schema allows undeclared ones) and every
+        value is a string, int, bool, finite float, list, object or null, a boolean-only
+        property holding a bool or null. Anything else (a datetime, bytes, NaN, an
+        undeclared key to drop and warn about): False, and singer-sdk conforms it.
+        """
+        properties, boolean_only = self.properties, self.boolean_only
+        for key, value in record.items():
+            if key not in properties:
+                if self.additional:
+                    continue
+                return False
+            if key in boolean_only:
+                if value is not None and type(value) is not bool:
+                    return False
+            elif type(value) is float:
+                if not math.isfinite(value):
+                    return False
+            elif type(value) not in _UNCHANGED_TYPES:
+                return False
+        return True
+
+
+class LeanRecords(Stream):
+    """A stream whose RECORD messages skip singer-sdk's two per-record walks when they change nothing.
+
+    Same messages as singer-sdk's ``Stream._generate_record_messages`` (0.54):
+    deselected properties removed, types conformed at ``TYPE_CONFORMANCE_LEVEL``,
+    every stream map applied, ``time_extracted`` now. Faster at ``ROOT_ONLY``:
+    the removal is skipped when every property is selected (``RecordPlan.all_selected``),
+    the conformance when the record's root values are already what it would
+    return (``RecordPlan.conformed_as_is``); the record is then copied as is.
+    ``SDK_RECORD_PATH = True`` restores singer-sdk's own method (the identity test compares both).
+    """
+
+    #: True: singer-sdk's ``_generate_record_messages`` unchanged (no fast path).
+    SDK_RECORD_PATH: t.ClassVar[bool] = False
+    _record_plan: RecordPlan | None = None
+
+    @override
+    def _generate_record_messages(self, record: Record) -> t.Generator[singer.RecordMessage, None, None]:
+        """singer-sdk's hook that turns one record into RECORD messages (one per stream map)."""
+        if self.SDK_RECORD_PATH or self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.ROOT_ONLY:
+            yield from super()._generate_record_messages(record)
+            return
+        schema = self.effective_schema
+        plan = self._record_plan
+        if plan is None:
+            plan = self._record_plan = RecordPlan.of(schema, self.mask)
+        if not plan.all_selected:
+            pop_deselected_record_properties(record, self.schema, self.mask)
+        if plan.conformed_as_is(record):
+            record = dict(record)
+        else:
+            record = conform_record_data_types(
+                stream_name=self.name, record=record, schema=schema, level=self.TYPE_CONFORMANCE_LEVEL,
+                logger=self.logger,
+            )
+        for stream_map in self.stream_maps:
+            mapped_record = stream_map.transform(record)
+            if mapped_record is not None:
+                yield singer.RecordMessage(
+                    stream=stream_map.stream_alias, record=mapped_record, version=self._stream_version,
+                    time_extracted=utc_now(),
+                )
