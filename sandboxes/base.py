@@ -30,11 +30,8 @@ time through it, the ``Date`` header comes from it, and a test moves it with
 as a remote vendor would; the benchmarks use it (``--latency`` on ``python -m sandboxes``).
 ``app.max_in_flight`` is the most requests answered at once (a concurrency test's proof of overlap).
 
-Fault kinds (matched by method and a regex on the path, for ``times`` requests):
-    status    answer ``status`` with ``body`` and ``headers`` (429 + Retry-After, 5xx, 401 ...)
-    drop      close the connection without answering
-    truncate  announce the full Content-Length, send half the body, close
-    slow      send the body in ``SLOW_PIECE_BYTES`` pieces, waiting ``seconds`` before each (a slow download)
+Faults (``Fault``, ``FaultPlan`` and their kinds: ``status``, ``drop``, ``stall``, ``slow``,
+``truncate``, ``cut``, ``mutate``) live in ``sandboxes.faults``; the server here applies them.
 """
 
 from __future__ import annotations
@@ -52,9 +49,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from sandboxes.clock import CLOCK_PATH, SandboxClock
+from sandboxes.faults import RESHAPING_KINDS, SLOW_PIECE_BYTES, Fault, FaultPlan, reshape_body
 
-#: piece size of a ``slow`` fault's body
-SLOW_PIECE_BYTES = 256 * 1024
+__all__ = ["Fault", "FaultPlan", "Grant", "Route", "SandboxApp", "SandboxRequest", "SandboxResponse",
+           "SandboxServer", "json_response"]
 
 
 @dataclass
@@ -134,73 +132,6 @@ class Route:
     pattern: str
     handler: t.Callable[..., SandboxResponse]
     bearer: bool = True
-
-
-@dataclass
-class Fault:
-    """A fault to inject; see the module docstring for the kinds."""
-
-    kind: str
-    path: str = ".*"
-    method: str | None = None
-    times: int = 1
-    status: int = 500
-    body: t.Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    after: int = 0
-    seconds: float = 0.0
-
-    def matches(self, request: SandboxRequest) -> bool:
-        """True when this fault applies to ``request``."""
-        if self.method and self.method.upper() != request.method:
-            return False
-        return re.search(self.path, request.path) is not None
-
-
-class FaultPlan:
-    """Faults waiting to fire, in the order added; thread-safe."""
-
-    def __init__(self) -> None:
-        """Start with no faults."""
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
-        self.fired: list[tuple[str, str]] = []
-
-    def add(self, kind: str, path: str = ".*", **options: t.Any) -> Fault:
-        """Arm a fault.
-
-        Args:
-            kind: ``status``, ``drop`` or ``truncate`` (vendors may add their own).
-            path: regex searched in the request path.
-            **options: ``method``, ``times`` (default 1), ``status``, ``body``
-                (bytes, str or JSON-able), ``headers``, ``after`` (let this many
-                matching requests through first), ``seconds`` (``slow``: the wait per piece).
-
-        Returns:
-            The armed fault.
-        """
-        fault = Fault(kind=kind, path=path, **options)
-        with self._lock:
-            self._faults.append(fault)
-        return fault
-
-    def take(self, request: SandboxRequest) -> Fault | None:
-        """The fault to apply to ``request``, if any, consuming one of its ``times``."""
-        with self._lock:
-            for fault in self._faults:
-                if fault.times > 0 and fault.matches(request):
-                    if fault.after > 0:
-                        fault.after -= 1
-                        continue
-                    fault.times -= 1
-                    self.fired.append((fault.kind, request.path))
-                    return fault
-        return None
-
-    def clear(self) -> None:
-        """Disarm every fault."""
-        with self._lock:
-            self._faults.clear()
 
 
 class SandboxApp:
@@ -434,15 +365,22 @@ def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
+            if fault is not None and fault.kind == "stall":
+                time.sleep(fault.seconds)
             response = app.fault_response(fault, request) if fault is not None else None
             if response is None:
                 try:
                     response = app.handle(request)
                 except Exception as exc:  # noqa: BLE001 - an emulator bug must answer 500, not hang
                     response = json_response({"error": f"sandbox error: {type(exc).__name__}: {exc}"}, 500)
+            if fault is not None and fault.kind in RESHAPING_KINDS:
+                response = _reshaped(fault, response)
             truncate = fault is not None and fault.kind == "truncate"
             slow = fault.seconds if fault is not None and fault.kind == "slow" else 0.0
-            self._send(response, truncate=truncate, slow=slow)
+            try:
+                self._send(response, truncate=truncate, slow=slow)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (a stall past its timeout)
+                self.close_connection = True
 
         def _send(self, response: SandboxResponse, *, truncate: bool, slow: float = 0.0) -> None:
             body = response.body
@@ -495,6 +433,12 @@ def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _counted
 
     return Handler
+
+
+def _reshaped(fault: Fault, response: SandboxResponse) -> SandboxResponse:
+    """``response`` with its body reshaped by a ``cut`` or ``mutate`` fault (``Content-Length`` follows)."""
+    body = response.body if isinstance(response.body, (bytes, bytearray)) else b"".join(response.body)
+    return SandboxResponse(response.status, reshape_body(fault, bytes(body)), dict(response.headers))
 
 
 def _pieces(chunks: t.Iterable[bytes], wait: float) -> t.Iterator[bytes]:
