@@ -37,6 +37,9 @@ from taps.common.retry import RetryPolicy, parse_retry_after
 logger = logging.getLogger(__name__)
 
 
+#: a 2xx token answer whose body did not parse (cut short): retried like a 5xx
+_UNPARSEABLE = object()
+
 #: token requests: a few quick tries unless the tap passes its own policy (settings max_retries, request_timeout)
 TOKEN_RETRY_POLICY = RetryPolicy(max_tries=4, base_seconds=0.5, cap_seconds=10.0, timeout=60.0)
 
@@ -242,8 +245,9 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         """Request a new token from ``token_url``.
 
         Raises:
-            AuthenticationFailed: the vendor refused the credentials (4xx), or
-                kept failing (429/5xx/connection) for ``policy.max_tries`` attempts.
+            AuthenticationFailed: the vendor refused the credentials (4xx), answered an
+                HTML page or JSON without ``access_token``, or kept failing (429, 5xx, connection
+                errors, timeouts, bodies cut short) for ``policy.max_tries`` attempts.
                 The message quotes the vendor's error with secrets removed.
         """
         logger.info("Requesting a new %s access token", self.vendor)
@@ -263,14 +267,18 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
             except requests.RequestException as exc:
                 last_problem = f"connection error ({type(exc).__name__})"
             else:
-                if response.ok:
-                    self._accept(response)
-                    return
                 status = response.status_code
-                if status != HTTPStatus.TOO_MANY_REQUESTS and status < HTTPStatus.INTERNAL_SERVER_ERROR:
+                if response.ok:
+                    payload = self._token_payload(response)
+                    if payload is not _UNPARSEABLE:
+                        self._accept(response, payload)
+                        return
+                    last_problem = f"HTTP {status} with an incomplete or non-JSON body"
+                elif status != HTTPStatus.TOO_MANY_REQUESTS and status < HTTPStatus.INTERNAL_SERVER_ERROR:
                     raise AuthenticationFailed(self._refusal_message(response))
-                last_problem = f"HTTP {response.status_code}"
-                asked = parse_retry_after(response.headers.get("Retry-After"))
+                else:
+                    last_problem = f"HTTP {status}"
+                    asked = parse_retry_after(response.headers.get("Retry-After"))
             if attempt < self.policy.max_tries:
                 time.sleep(self.policy.wait(attempt, asked))
         msg = (
@@ -279,20 +287,37 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         )
         raise AuthenticationFailed(msg)
 
-    def _accept(self, response: requests.Response) -> None:
+    def _token_payload(self, response: requests.Response) -> t.Any:
+        """The parsed body of a 2xx token answer; ``_UNPARSEABLE`` when it is cut short or not JSON (retried).
+
+        Raises:
+            AuthenticationFailed: the answer is an HTML page (a login page or another service: not retried).
+        """
+        if response.headers.get("Content-Type", "").split(";")[0].strip().lower() in ("text/html",
+                                                                                        "application/xhtml+xml"):
+            raise AuthenticationFailed(self._not_a_token_answer(response))
+        try:
+            return response.json()
+        except ValueError:
+            return _UNPARSEABLE
+
+    def _not_a_token_answer(self, response: requests.Response) -> str:
+        endpoint = urlsplit(str(self.auth_endpoint))
+        return (f"{self.vendor} token endpoint {endpoint.scheme}://{endpoint.netloc}{endpoint.path} answered "
+                f"{response.status_code} without an access_token (not the OAuth token envelope); check token_url "
+                "(it defaults from api_url) points at the vendor's token endpoint.")
+
+    def _accept(self, response: requests.Response, payload: t.Any) -> None:
+        """Take the token from a 2xx answer's parsed ``payload``.
+
+        Raises:
+            AuthenticationFailed: ``payload`` has no string ``access_token`` (not the OAuth token envelope).
+        """
         if self.vendor_clock is not None:
             self.vendor_clock.observe(response)
-        try:
-            payload = response.json()
-            token = payload["access_token"]
-            if not isinstance(token, str) or not token:
-                raise TypeError("access_token is not a string")
-        except (ValueError, KeyError, TypeError) as exc:
-            endpoint = urlsplit(str(self.auth_endpoint))
-            msg = (f"{self.vendor} token endpoint {endpoint.scheme}://{endpoint.netloc}{endpoint.path} answered "
-                   f"{response.status_code} without an access_token (not the OAuth token envelope); check token_url "
-                   "(it defaults from api_url) points at the vendor's token endpoint.")
-            raise AuthenticationFailed(msg) from exc
+        token = payload.get("access_token") if isinstance(payload, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AuthenticationFailed(self._not_a_token_answer(response))
         self.access_token = token
         expires = payload.get("expires_in", self._default_expiration)
         self.expires_in = int(expires) if expires else None
