@@ -5,7 +5,8 @@
 size) or into an open file (a ZIP staged before it is unpacked):
 
 * retries on connection errors, timeouts, bodies cut short (fewer bytes than
-  ``Content-Length``) and whatever the vendor's classifier calls retriable
+  ``Content-Length``, or a complete answer with fewer bytes than the vendor
+  announced for the file: ``IncompleteFile``) and whatever the vendor's classifier calls retriable
   (by default 429 and 5xx), up to ``RetryPolicy.max_tries`` attempts; the wait
   is the vendor's ``Retry-After`` when it gave one, else exponential backoff
   with jitter;
@@ -38,7 +39,7 @@ import requests
 
 from taps.common.redact import strip_query
 from taps.common.retry import RetryPolicy, parse_retry_after
-from taps.common.storage import FileIntegrityError, FileStore, StoredFile
+from taps.common.storage import FileIntegrityError, FileStore, IncompleteFile, StoredFile
 
 if t.TYPE_CHECKING:
     from taps.common.auth import TapAuthenticator
@@ -61,7 +62,7 @@ class DownloadError(Exception):
 
 
 class _Truncated(Exception):
-    """The body ended before ``Content-Length`` bytes: retried."""
+    """The body ended before ``Content-Length`` bytes, or before the size the vendor announced: retried."""
 
 
 @dataclass(frozen=True)
@@ -180,8 +181,8 @@ class Download:
             The stored file: URI, key, sha256, size in bytes.
 
         Raises:
-            DownloadError (or the ``error`` class): refused, wrong size, ``check`` refused,
-                or still failing after ``policy.max_tries`` attempts.
+            DownloadError (or the ``error`` class): refused, ``check`` refused, or still
+                failing (a wrong size included) after ``policy.max_tries`` attempts.
         """
 
         hook = on_progress or self.on_progress
@@ -192,6 +193,8 @@ class Download:
                 chunks = wrap(chunks)
             try:
                 return store.write(key, chunks, expected_size=expected_size, check=check)
+            except IncompleteFile as exc:
+                raise _Truncated(str(exc)) from exc
             except FileIntegrityError as exc:
                 raise self.error(self.redact(f"{strip_query(url)}: {exc}")) from exc
 
@@ -207,8 +210,8 @@ class Download:
             ``(sha256 hex digest, size in bytes)`` of the body.
 
         Raises:
-            DownloadError (or the ``error`` class): refused, a size other than
-                ``expected_size``, or still failing after ``policy.max_tries`` attempts.
+            DownloadError (or the ``error`` class): refused, or still failing (a size other
+                than ``expected_size`` included) after ``policy.max_tries`` attempts.
         """
 
         hook = on_progress or self.on_progress
@@ -223,8 +226,8 @@ class Download:
                 dest.write(chunk)
                 size += len(chunk)
             if expected_size is not None and size != expected_size:
-                msg = f"{self.vendor} download {strip_query(url)}: received {size} bytes, the vendor announced {expected_size}"
-                raise self.error(self.redact(msg))
+                msg = f"received {size} bytes, the vendor announced {expected_size}"
+                raise _Truncated(msg)
             dest.flush()
             return digest.hexdigest(), size
 

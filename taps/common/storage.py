@@ -50,6 +50,11 @@ class FileIntegrityError(Exception):
     """A downloaded file did not match what the vendor announced (size, format)."""
 
 
+class IncompleteFile(FileIntegrityError):
+    """The body ended before the file did: fewer (or more) bytes than the vendor announced, or a
+    JSON file that does not parse to its end. A transfer problem, so downloads retry it."""
+
+
 @dataclass(frozen=True)
 class StoredFile:
     """Where a file went and what it was.
@@ -127,7 +132,8 @@ class FileStore:
             The stored file's URI, key, sha256 and size in bytes.
 
         Raises:
-            FileIntegrityError: size mismatch or ``check`` refused; nothing is
+            IncompleteFile: size mismatch (a ``FileIntegrityError``).
+            FileIntegrityError: ``check`` refused. Either way nothing is
                 left under ``key`` (an older complete copy stays untouched).
         """
         final = self.path_for(key)
@@ -187,7 +193,7 @@ def _copy(chunks: t.Iterable[bytes], out: t.IO[bytes], check: t.Callable[[bytes]
 def _check_size(key: str, size: int, expected_size: int | None) -> None:
     if expected_size is not None and size != expected_size:
         msg = f"{key}: received {size} bytes, the vendor announced {expected_size}"
-        raise FileIntegrityError(msg)
+        raise IncompleteFile(msg)
 
 
 def open_url(url: str, mode: str = "rb") -> t.IO[bytes]:

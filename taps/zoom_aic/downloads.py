@@ -28,7 +28,7 @@ import requests
 from taps.common.downloads import READ, Classifier, Download, DownloadError, Verdict
 from taps.common.progress import progress_for
 from taps.common.retry import RetryPolicy
-from taps.common.storage import FileIntegrityError, FileStore, StoredFile
+from taps.common.storage import FileIntegrityError, FileStore, IncompleteFile, StoredFile
 from taps.common.summary import count_responses, tally_for
 from taps.zoom_aic.client import TOKEN_INVALID_CODE, DailyLimitReached, is_daily_limit, zoom_error_code
 
@@ -147,7 +147,7 @@ class Downloader:
                 json.loads(buffer.getvalue().decode("utf-8-sig"))
             except (UnicodeDecodeError, ValueError) as exc:
                 msg = f"the downloaded file is not complete JSON ({type(exc).__name__})"
-                raise FileIntegrityError(msg) from exc
+                raise IncompleteFile(msg) from exc  # cut short on the way: retried like a short body
 
         stored = self._fetch(url, key, expected_size, wrap=tee)
         return DownloadedJSON(stored, json.loads(buffer.getvalue().decode("utf-8-sig")))
