@@ -13,7 +13,8 @@ size) or into an open file (a ZIP staged before it is unpacked):
 * one token re-mint on 401 through the authenticator's ``handle_401`` (the
   bearer token goes only to URLs ``send_auth`` accepts: presigned URLs get no
   ``Authorization`` header);
-* a size check against what the vendor announced (``expected_size``);
+* a size check against what the vendor announced (``expected_size``), and for
+  JSON files (``JSONBody``) a check that the body parses to its end;
 * a progress hook ``on_progress(done_bytes, total_bytes)`` after every chunk
   (``total_bytes`` is the announced size, else ``Content-Length``, else ``None``),
   given per call (one ``taps.common.progress.DownloadProgress`` per file, so
@@ -29,6 +30,7 @@ raise the vendor's own exceptions (Zoom's daily limit, an expired Knovvu link).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 import typing as t
@@ -301,6 +303,36 @@ class Download:
         if verdict.action == "retry":
             return self.policy.wait(attempt, verdict.wait), problem
         raise self.error(self.redact(verdict.message or f"{self.vendor} download {strip_query(url)} was refused"))
+
+
+class JSONBody:
+    """A ``wrap`` for ``Download.to_store`` of a JSON file: the chunks pass through to storage, and
+    when they end they must parse as one JSON document (UTF-8, a BOM allowed), else ``IncompleteFile``
+    (a body cut short on the way, with framing that did not show it: retried like a short body).
+
+    The file is held in memory to parse it, so use it for JSON files only (transcripts, chat
+    histories). ``content`` is the parsed document of the last complete attempt (``None`` before).
+    """
+
+    def __init__(self) -> None:
+        """Nothing read yet."""
+        self.content: t.Any = None
+
+    def __call__(self, chunks: t.Iterator[bytes]) -> t.Iterator[bytes]:
+        """Pass ``chunks`` through, then parse them (every attempt starts afresh).
+
+        Raises:
+            IncompleteFile: the bytes are not one complete JSON document.
+        """
+        kept = bytearray()
+        for chunk in chunks:
+            kept += chunk
+            yield chunk
+        try:
+            self.content = json.loads(kept.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            msg = f"the downloaded file is not complete JSON ({type(exc).__name__})"
+            raise IncompleteFile(msg) from exc
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from typing_extensions import override
 
 from taps.common.client import VendorAPIError
 from taps.common.concurrency import PARENT_UNCHANGED, FanOutChild, FanOutParent
-from taps.common.downloads import Download
+from taps.common.downloads import Download, JSONBody
 from taps.common.progress import progress_for
 from taps.common.storage import FileStore, key_part
 from taps.common.summary import count_responses, report_gap, tally_for
@@ -392,8 +392,9 @@ class TranscriptionArtifactsStream(SingleObjectChild):
             raise VendorAPIError(msg)
         store = t.cast("FileStore", self.store)
         progress = progress_for(f"Salesloft artifact of transcription {transcription_id}", self.logger, self.settings)
+        json_file = "json" in str(row.get("content_type") or "application/json").lower()
         stored = self.downloads.to_store(url, store, f"transcriptions/{key_part(transcription_id)}/artifact.json",
-                                         on_progress=progress)
+                                         on_progress=progress, wrap=JSONBody() if json_file else None)
         return {
             **row,
             "transcription_id": transcription_id,

@@ -16,8 +16,6 @@ login page when a download is not authorised).
 
 from __future__ import annotations
 
-import io
-import json
 import typing as t
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -25,10 +23,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from taps.common.downloads import READ, Classifier, Download, DownloadError, Verdict
+from taps.common.downloads import READ, Classifier, Download, DownloadError, JSONBody, Verdict
 from taps.common.progress import progress_for
 from taps.common.retry import RetryPolicy
-from taps.common.storage import FileIntegrityError, FileStore, IncompleteFile, StoredFile
+from taps.common.storage import FileIntegrityError, FileStore, StoredFile
 from taps.common.summary import count_responses, tally_for
 from taps.zoom_aic.client import TOKEN_INVALID_CODE, DailyLimitReached, is_daily_limit, zoom_error_code
 
@@ -132,25 +130,12 @@ class Downloader:
         """Store the JSON file at ``url`` under ``key`` and return it parsed.
 
         Raises:
-            FileDownloadError: HTML answer, wrong size, not JSON, or an HTTP error.
+            FileDownloadError: HTML answer, an HTTP error, or (after every retry) wrong size or not complete JSON.
             DailyLimitReached: Zoom's daily quota is spent.
         """
-        buffer = io.BytesIO()
-
-        def tee(chunks: t.Iterator[bytes]) -> t.Iterator[bytes]:
-            buffer.seek(0)
-            buffer.truncate()
-            for chunk in chunks:
-                buffer.write(chunk)
-                yield chunk
-            try:
-                json.loads(buffer.getvalue().decode("utf-8-sig"))
-            except (UnicodeDecodeError, ValueError) as exc:
-                msg = f"the downloaded file is not complete JSON ({type(exc).__name__})"
-                raise IncompleteFile(msg) from exc  # cut short on the way: retried like a short body
-
-        stored = self._fetch(url, key, expected_size, wrap=tee)
-        return DownloadedJSON(stored, json.loads(buffer.getvalue().decode("utf-8-sig")))
+        body = JSONBody()
+        stored = self._fetch(url, key, expected_size, wrap=body)
+        return DownloadedJSON(stored, body.content)
 
     def fetch_file(self, url: str, key: str, expected_size: int | None, *, html_allowed: bool = False) -> StoredFile:
         """Store the file at ``url`` under ``key``.
