@@ -256,21 +256,23 @@ def test_download_401_remints_and_truncated_download_is_retried(app: ZoomAICSand
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "content_type"),
+    ("path", "body", "content_type", "times"),
     [
-        (r"^/rest/v1/aic/archive/conversations/download/", "<!DOCTYPE html><html><body>Sign in</body></html>", "text/html"),
-        (r"^/rest/v1/aic/archive/conversations/download/", '{"short": true}', "application/json"),
-        (r"^/rest/v1/aic/archive/attached/download/", "<html><body>Sign in to Zoom</body></html>", "text/html; charset=utf-8"),
+        (r"^/rest/v1/aic/archive/conversations/download/", "<!DOCTYPE html><html><body>Sign in</body></html>", "text/html", 1),
+        # shorter than the announced file_size: retried (a transfer cut short), so it fails only when it persists
+        (r"^/rest/v1/aic/archive/conversations/download/", '{"short": true}', "application/json", 10_000),
+        (r"^/rest/v1/aic/archive/attached/download/", "<html><body>Sign in to Zoom</body></html>", "text/html; charset=utf-8", 1),
     ],
 )
 def test_bad_download_fails_that_archive_and_keeps_its_bookmark(
-    app: ZoomAICSandbox, config: dict, path: str, body: str, content_type: str
+    app: ZoomAICSandbox, config: dict, path: str, body: str, content_type: str, times: int
 ) -> None:
-    app.faults.add("status", path, status=200, body=body, headers={"Content-Type": content_type}, after=3)
+    app.faults.add("status", path, status=200, body=body, headers={"Content-Type": content_type}, after=3, times=times)
     first = run_tap(TapZoomAIC, config, expect_error=True)
     assert first.error is not None
     assert "did not download intact" in str(first.error)
-    assert app.faults.fired[0][1] in str(first.error)  # names the file that failed
+    assert any(path in str(first.error) for _, path in app.faults.fired)  # names a file that failed
+    app.faults.clear()
     # the failed archive was not emitted, its user's bookmark stays before it
     second = run_tap(TapZoomAIC, config, state=first.final_state)
     assert second.error is None

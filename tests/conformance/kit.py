@@ -1,9 +1,9 @@
 """What the conformance kit needs to know about each tap: its sandbox, a config, its endpoints.
 
 Each ``TapKit`` starts the tap's emulator over real HTTP with small data (the
-kill and fault tests run many times), builds a config for it, and names the
-streams whose primary keys the kit merges and the endpoint paths faults are
-armed on.
+kill and fault tests run many times), builds a config for it, and names every
+endpoint the tap calls (API, token, file downloads) with what it answers, so
+faults can be armed on each.
 """
 
 from __future__ import annotations
@@ -19,6 +19,29 @@ from sandboxes.base import SandboxServer
 from tests.helpers import TapRun
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What one endpoint answers, for the fault matrix.
+
+    Attributes:
+        kind: ``api`` (a JSON API answer), ``token`` (an OAuth token answer) or
+            ``download`` (a file body streamed into storage).
+        records: where the answer's records are: a top-level key whose value is a
+            list of records or one record, ``""`` for the body itself, ``None`` when
+            it carries no records (token answers, files).
+        loose: a permissive (any-JSON) field of those records -> a value of a type
+            the vendor's docs do not show there (``{}``: the records have no such field).
+    """
+
+    kind: str = "api"
+    records: str | None = None
+    loose: dict[str, t.Any] = field(default_factory=dict)
+
+
+TOKEN = Answer("token")
+FILE = Answer("download")
+
+
 @dataclass
 class TapKit:
     """One tap under test.
@@ -29,8 +52,9 @@ class TapKit:
         tap_class: import path ``module:Class``.
         make_app: builds a fresh, small sandbox app.
         config: ``(app, url, tmp) -> config`` for the sandbox at ``url``.
-        endpoints: endpoint name -> path regex the tap calls (for faults).
-        api_key_path: the endpoint regex of the main listing (for wrong-host and 401 tests).
+        endpoints: endpoint name -> path regex (searched in the request path) of every endpoint
+            the tap calls with this config: API, token and downloads (for faults).
+        answers: endpoint name -> what it answers (``Answer``); every name in ``endpoints``.
     """
 
     name: str
@@ -39,6 +63,7 @@ class TapKit:
     make_app: t.Callable[[], t.Any]
     config: t.Callable[[t.Any, str, Path], dict]
     endpoints: dict[str, str] = field(default_factory=dict)
+    answers: dict[str, Answer] = field(default_factory=dict)
     api_url_suffix: str = ""
 
     def load_class(self) -> type:
@@ -91,7 +116,7 @@ def _with_storage(app: t.Any, url: str, tmp: Path) -> dict:
 
 
 def _salesloft_config(app: t.Any, url: str, tmp: Path) -> dict:
-    return {**app.demo_config(url), **FAST}
+    return _with_storage(app, url, tmp)  # transcript files (transcription_artifacts) are archived too
 
 
 def _foundry_config(app: t.Any, url: str, tmp: Path) -> dict:
@@ -108,28 +133,48 @@ def _knovvu_config(app: t.Any, url: str, tmp: Path) -> dict:
     return {**_with_storage(app, url, tmp), "downloads_per_hour": 0}
 
 
+def _kit(name: str, tap_class: str, make_app: t.Callable[[], t.Any], config: t.Callable[[t.Any, str, Path], dict],
+         endpoints: dict[str, tuple[str, Answer]]) -> TapKit:
+    return TapKit(name, f"taps.{name}", f"taps.{name}.tap:{tap_class}", make_app, config,
+                  {n: path for n, (path, _) in endpoints.items()}, {n: answer for n, (_, answer) in endpoints.items()})
+
+
+#: a permissive field given a type the vendor's docs do not show: strings, a number and a null
+#: where objects are expected, inside structures the schemas declare as any JSON
+LOOSE_ITEMS = ["a plain string", 7, None, ["nested"]]
+
 KITS: dict[str, TapKit] = {
-    "salesloft": TapKit(
-        "salesloft", "taps.salesloft", "taps.salesloft.tap:TapSalesloft", _salesloft_app, _salesloft_config,
-        {"conversations": r"^/v2/conversations$", "transcriptions": r"^/v2/transcriptions$"},
-    ),
-    "zoom_aic": TapKit(
-        "zoom_aic", "taps.zoom_aic", "taps.zoom_aic.tap:TapZoomAIC", _zoom_app, _with_storage,
-        {"users": r"^/v2/users$", "archive": r"/conversation_archive$", "token": r"^/oauth/token$",
-         "download": r"/download/"},
-    ),
-    "knovvu": TapKit(
-        "knovvu", "taps.knovvu", "taps.knovvu.tap:TapKnovvu", _knovvu_app, _knovvu_config,
-        {"manifest": r"daily-audio-recordings", "token": r"^/connect/token$", "download": r"^/minio/"},
-    ),
-    "foundry_aip": TapKit(
-        "foundry_aip", "taps.foundry_aip", "taps.foundry_aip.tap:TapFoundryAIP", _foundry_app, _foundry_config,
-        {"sessions": r"/sessions$", "content": r"/content$", "token": r"/oauth2/token$"},
-    ),
-    "kore_agentai": TapKit(
-        "kore_agentai", "taps.kore_agentai", "taps.kore_agentai.tap:TapKoreAgentAI", _kore_app, _kore_config,
-        {"conversations": r"/aaconversation$"},
-    ),
+    "salesloft": _kit("salesloft", "TapSalesloft", _salesloft_app, _salesloft_config, {
+        "conversations": (r"^/v2/conversations$", Answer(records="data")),
+        "extensive": (r"^/v2/conversations/[^/]+/extensive$",
+                      Answer(records="data", loose={"action_items": {"items": LOOSE_ITEMS}})),
+        "transcriptions": (r"^/v2/transcriptions$", Answer(records="data")),
+        "sentences": (r"^/v2/transcriptions/[^/]+/sentences$", Answer(records="data")),
+        "artifact": (r"^/v2/transcriptions/[^/]+/artifact$", Answer(records="data")),
+        "download": (r"^/signed/transcripts/", FILE),
+    }),
+    "zoom_aic": _kit("zoom_aic", "TapZoomAIC", _zoom_app, _with_storage, {
+        "users": (r"^/v2/users$", Answer(records="users")),
+        "archive": (r"/conversation_archive$", Answer(records="")),
+        "token": (r"^/oauth/token$", TOKEN),
+        "history": (r"^/rest/v1/aic/archive/conversations/download/", FILE),
+        "attachment": (r"^/rest/v1/aic/archive/attached/download/", FILE),
+    }),
+    "knovvu": _kit("knovvu", "TapKnovvu", _knovvu_app, _knovvu_config, {
+        "manifest": (r"daily-audio-recordings", Answer(records="links")),
+        "token": (r"^/connect/token$", TOKEN),
+        "download": (r"^/minio/", FILE),
+    }),
+    "foundry_aip": _kit("foundry_aip", "TapFoundryAIP", _foundry_app, _foundry_config, {
+        "sessions": (r"/sessions$", Answer(records="data")),
+        "content": (r"/content$", Answer(records="exchanges")),
+        "token": (r"/oauth2/token$", TOKEN),
+    }),
+    "kore_agentai": _kit("kore_agentai", "TapKoreAgentAI", _kore_app, _kore_config, {
+        # one endpoint: conversation_messages come from the same answers (includeHistory)
+        "conversations": (r"/aaconversation$", Answer(records="results", loose={
+            "summaries": [{"feedbackInfo": {"feedbackDetails": LOOSE_ITEMS}}]})),
+    }),
 }
 
 
