@@ -32,6 +32,7 @@ from typing_extensions import override
 
 from taps.common.clock import VendorClock
 from taps.common.http import lean_session
+from taps.common.prefetch import prefetched_records
 from taps.common.redact import redact
 from taps.common.retry import exponential_wait, parse_retry_after
 from taps.common.sdk_compat import BookmarkHook, LeanRecords, has_requests_session, set_requests_session, tap_of
@@ -115,6 +116,9 @@ class VendorRESTStream(LeanRecords, BookmarkHook, RESTStream, t.Generic[Settings
     expect_json: bool = True
     #: statuses retried besides 5xx.
     extra_retry_statuses: t.Sequence[int] = [HTTPStatus.TOO_MANY_REQUESTS]
+    #: request the next page while this page's records are emitted (``taps.common.prefetch``):
+    #: for listings whose next request depends on the response only, read to their end.
+    prefetch_next_page: bool = False
 
     @property
     def vendor_tap(self) -> VendorTap[SettingsT]:
@@ -257,6 +261,13 @@ class VendorRESTStream(LeanRecords, BookmarkHook, RESTStream, t.Generic[Settings
             details.get("tries") or 0,
             self.safe_message(str(exc) if exc else "unknown error"),
         )
+
+    @override
+    def request_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """singer-sdk's paging loop; with ``prefetch_next_page``, one request ahead (same requests and records)."""
+        if self.prefetch_next_page:
+            return prefetched_records(self, context)
+        return super().request_records(context)
 
     # --- incremental ------------------------------------------------------------
 

@@ -19,6 +19,11 @@ Why: singer-sdk gives no public way to do three things these taps need.
   types, a third of a Salesloft run's CPU. ``LeanRecords`` skips each walk
   exactly when singer-sdk's own would change nothing and runs singer-sdk's
   otherwise.
+* **Build and send a page request outside singer-sdk's loop** (``prepare_page_request``,
+  ``send_request``): ``taps.common.prefetch`` requests a listing's next page
+  while the current page is emitted, with singer-sdk's own request building
+  (``RESTStream._prepare_request``) and sending (``RESTStream._request`` under
+  ``request_decorator``: retries, the rate gate).
 * **Reach the tap from a stream** (``tap_of``) and **install our own HTTP
   session** (``set_requests_session``): ``Stream._tap`` and
   ``RESTStream._requests_session`` have no public accessor.
@@ -47,6 +52,7 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, Record
+    from singer_sdk.pagination import BaseAPIPaginator
     from singer_sdk.singerlib import SelectionMask
     from singer_sdk.streams import RESTStream
 
@@ -87,6 +93,18 @@ def tap_of(stream: Stream) -> Tap:
 def set_requests_session(stream: RESTStream, session: requests.Session) -> None:
     """Make ``session`` the stream's ``requests_session`` (``RESTStream._requests_session``)."""
     stream._requests_session = session  # noqa: SLF001
+
+
+def prepare_page_request(stream: RESTStream, context: Context | None,
+                         paginator: BaseAPIPaginator[t.Any]) -> requests.PreparedRequest:
+    """The request for ``paginator``'s current page, built as singer-sdk's ``request_records`` builds it."""
+    return stream._prepare_request(context=context, page=paginator)  # noqa: SLF001
+
+
+def send_request(stream: RESTStream) -> t.Callable[[requests.PreparedRequest, Context | None], requests.Response]:
+    """singer-sdk's request sender with the stream's ``request_decorator`` (retries, gate), as
+    ``request_records`` uses it: ``send(prepared, context) -> response`` (validated)."""
+    return stream.request_decorator(stream._request)  # noqa: SLF001
 
 
 def has_requests_session(stream: RESTStream) -> bool:

@@ -55,6 +55,7 @@ class UpdatedAtStream(SalesloftStream):
     is_sorted = True
     primary_keys: t.ClassVar[list[str]] = ["id"]
     STATE_MSG_FREQUENCY = PER_PAGE
+    prefetch_next_page = True
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Set up the keyset position (see ``UpdatedAtKeysetPaginator``)."""
