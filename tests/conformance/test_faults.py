@@ -8,7 +8,8 @@ endpoints, file downloads) the sandbox arms one fault on the first request to it
 * a burst of three 503s;
 * a dropped connection (closed without an answer);
 * a response slower than ``request_timeout`` (the config gets ``request_timeout: 1``
-  and the sandbox waits 1.5 s before answering);
+  and the sandbox waits 1.5 s before answering); on downloads also a body that stalls
+  past it after the headers were sent;
 * truncated JSON: a complete HTTP answer (``Content-Length`` matching) whose body is
   the first half of the real one (for a file: a file shorter than announced);
 * a short body: ``Content-Length`` of the whole body, half of it sent, the connection
@@ -70,6 +71,7 @@ FAULTS: dict[str, dict[str, t.Any]] = {
     "5xx-burst": {"kind": "status", "status": 503, "times": 3},
     "dropped-connection": {"kind": "drop"},
     "slower-than-timeout": {"kind": "stall", "seconds": STALL_SECONDS},
+    "body-stalls-past-timeout": {"kind": "slow", "seconds": STALL_SECONDS},
     "truncated-json": {"kind": "cut"},
     "short-body": {"kind": "truncate"},
     "unexpected-field-and-type": {"kind": "mutate"},
@@ -79,6 +81,8 @@ FAULTS: dict[str, dict[str, t.Any]] = {
 def _spec(fault: str, answer: Answer) -> dict[str, t.Any] | None:
     """The options arming ``fault`` on an endpoint answering ``answer``; ``None`` where it does not apply."""
     spec = json.loads(json.dumps(FAULTS[fault]))
+    if spec["kind"] == "slow" and answer.kind != "download":
+        return None  # headers sent, then the body stalls: streamed files only (API bodies are read whole)
     if spec["kind"] == "mutate":
         if answer.records is None:
             return None  # token answers and files carry no records
@@ -156,7 +160,7 @@ def test_fault_on_every_endpoint_loses_nothing(kit_name: str, endpoint: str, fau
     with kit.serve() as server:
         server.app.faults.add(kind, path=kit.endpoints[endpoint], **spec)
         config = _config(kit, server.app, server.url, tmp_path / "run")
-        if kind == "stall":
+        if kind in ("stall", "slow"):
             config["request_timeout"] = 1
         run = run_tap(kit.load_class(), config, expect_error=True)
         fired = list(server.app.faults.fired)
