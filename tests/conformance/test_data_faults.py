@@ -26,8 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.kit import KITS
-from tests.conformance.test_resume_states import _view
+from tests.conformance.kit import KITS, archive_view
 from tests.helpers import TapRun, run_tap
 
 KORE_EXPIRED = {"msg": "Invalid SDK credentials", "code": 4002}
@@ -36,11 +35,11 @@ KORE_EXPIRED = {"msg": "Invalid SDK credentials", "code": 4002}
 def _clean(kit_name: str, tmp: Path) -> dict[str, set]:
     kit = KITS[kit_name]
     with kit.serve() as server:
-        return _view(kit_name, [run_tap(kit.load_class(), kit.config(server.app, server.url, tmp))])
+        return archive_view(kit_name, [run_tap(kit.load_class(), kit.config(server.app, server.url, tmp))])
 
 
 def _assert_same(kit_name: str, runs: list[TapRun], clean: dict[str, set]) -> None:
-    got = _view(kit_name, runs)
+    got = archive_view(kit_name, runs)
     for stream, keys in clean.items():
         have = got.get(stream, set())
         assert have == keys, f"{stream}: lost {len(keys - have)}, extra {len(have - keys)}"
