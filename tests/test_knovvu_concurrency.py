@@ -61,7 +61,9 @@ def test_concurrent_equals_serial_and_hours_overlap(tmp_path: Path) -> None:
         assert concurrent[0]["records"] == serial[0]["records"]  # every stream, in emission order
         assert concurrent[0]["states"] == serial[0]["states"]
         assert concurrent[1] == serial[1] and len(serial[1]) == len(app.expected_files())  # files and sha256
-        assert in_flight == {1: 1, 8: in_flight[8]} and in_flight[8] > 1  # serial never overlaps; 8 workers do
+        # serial: the next request can reach the sandbox while the handler of the last one is still closing,
+        # so the counter may read 2 (seen once in CI); 8 workers with latency overlap beyond that
+        assert in_flight[1] <= 2 < in_flight[8], in_flight
     finally:
         srv.stop()
 
