@@ -238,7 +238,7 @@ class FanOutChild:
         """The records fetched ahead for ``context``, else requested now; none when ``should_fetch`` says no."""
         if not self.should_fetch(context):
             return
-        future = _fan_out_of(self).take(context_key(self.name, context))  # type: ignore[attr-defined]
+        future = fan_out_of(self).take(context_key(self.name, context))  # type: ignore[attr-defined]
         if future is None:
             yield from super().request_records(context)  # type: ignore[misc]
         else:
@@ -263,7 +263,7 @@ class FanOutParent:
 
     def fan_out_ahead(self, records: t.Iterable[dict[str, t.Any]], context: t.Any) -> t.Iterator[dict[str, t.Any]]:
         """``records`` in order, each one's ``FanOutChild`` requests started ahead in the tap's pool."""
-        fan_out = _fan_out_of(self)
+        fan_out = fan_out_of(self)
         children = [c for c in self.child_streams  # type: ignore[attr-defined]
                     if isinstance(c, FanOutChild) and (c.selected or c.has_selected_descendents)]  # type: ignore[attr-defined]
         if not children or not fan_out.enabled:
@@ -284,6 +284,7 @@ class FanOutParent:
         yield from fan_out.ahead(records, prepare)
 
 
-def _fan_out_of(stream: object) -> FanOut:
-    """The ``FanOut`` pool of the tap that owns ``stream`` (a ``VendorTap``)."""
+def fan_out_of(stream: object) -> FanOut:
+    """The ``FanOut`` pool (setting ``max_concurrency``) of the tap that owns ``stream`` (a ``VendorTap``);
+    for streams that are not ``VendorRESTStream`` s (Knovvu's file streams) as for those that are."""
     return t.cast("VendorTap[t.Any]", tap_of(t.cast("Stream", stream))).fan_out

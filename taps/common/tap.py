@@ -35,6 +35,7 @@ from taps.common.timestamps import parse_timestamp
 if t.TYPE_CHECKING:
     from taps.common.auth import TapAuthenticator
 
+
 def api_url_setting(default: str | None, vendor: str) -> th.Property[t.Any]:
     """``api_url``: the vendor API base URL; required when ``default`` is ``None``."""
     return th.Property(
@@ -190,8 +191,6 @@ def _urls_of(tap: VendorTap[t.Any] | None) -> dict[str, str]:
     return {} if settings is None else {n: str(getattr(settings, n)) for n in URL_SETTINGS if getattr(settings, n)}
 
 
-#: the credential names of the shared vocabulary (GUIDE §2); each is ``secret=True`` where a tap declares it.
-SECRET_SETTINGS = ("api_key", "token", "client_secret", "client_id", "account_id")
 
 
 class VendorTap(Tap, t.Generic[SettingsT]):

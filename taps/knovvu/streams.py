@@ -33,7 +33,7 @@ from typing_extensions import override
 
 from taps.common.auth import ClientCredentialsAuthenticator
 from taps.common.client import VendorAPIError
-from taps.common.concurrency import FanOut, Job, Key, RequestGate, context_key
+from taps.common.concurrency import FanOut, Job, Key, RequestGate, context_key, fan_out_of
 from taps.common.handoff import PayloadChild, PayloadParent
 from taps.common.progress import progress_for
 from taps.common.redact import strip_query
@@ -211,7 +211,8 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
         """End the run early and cleanly (state is saved as it stands)."""
         self.run.stopped = exc.message
         when = ("" if exc.wait_seconds is None else
-                f"; Knovvu asks to wait {exc.wait_seconds:.0f} s: run again after "
+                f"; {'Knovvu asks to wait' if exc.by_vendor else 'the hourly budget frees a slot in'} "
+                f"{exc.wait_seconds:.0f} s: run again after "
                 f"{(utc_now() + timedelta(seconds=exc.wait_seconds)).strftime('%Y-%m-%dT%H:%M:%SZ')}")
         self.logger.warning(
             "Knovvu download limit reached (%s%s). Stopping cleanly with state saved; the next run resumes at the "
@@ -229,11 +230,16 @@ class DailyRecordingManifestsStream(_StateMixin, KnovvuStream):
                        "Knovvu answered 404: older than the tenant's retention period")
 
 
-def wait_on(stream: _StateMixin, exc: RateLimited) -> None:
-    """Sleep as the vendor asked, else ``rate_limit_wait_seconds``."""
+def rate_limit_wait(stream: _StateMixin, exc: RateLimited) -> float:
+    """Seconds to wait on ``exc`` (the vendor's ``Retry-After``, else ``rate_limit_wait_seconds``), logged once."""
     seconds = exc.wait_seconds if exc.wait_seconds is not None else stream.settings.rate_limit_wait_seconds
     stream.logger.warning("Knovvu download limit reached; waiting %.0f s (wait_on_rate_limit is on)", seconds)
-    time.sleep(seconds)
+    return seconds
+
+
+def wait_on(stream: _StateMixin, exc: RateLimited) -> None:
+    """Sleep as the vendor asked, else ``rate_limit_wait_seconds`` (the main thread's manifest calls)."""
+    time.sleep(rate_limit_wait(stream, exc))
 
 
 @dataclass
@@ -334,7 +340,7 @@ class HourlyArchivesStream(_StateMixin, PayloadParent):
     @property
     def fan_out(self) -> FanOut:
         """The tap's pool (setting ``max_concurrency``)."""
-        return t.cast("VendorTap", tap_of(self)).fan_out
+        return fan_out_of(self)
 
     @override
     def get_records(self, context: types.Context | None) -> t.Iterable[dict]:
@@ -524,9 +530,7 @@ class HourlyArchivesStream(_StateMixin, PayloadParent):
         if not self.settings.wait_on_rate_limit or waits > MAX_RATE_LIMIT_WAITS:
             self.zip_gate.close(RateLimited(exc.message, exc.wait_seconds, by_vendor=exc.by_vendor))
             raise exc
-        seconds = exc.wait_seconds if exc.wait_seconds is not None else self.settings.rate_limit_wait_seconds
-        self.logger.warning("Knovvu download limit reached; waiting %.0f s (wait_on_rate_limit is on)", seconds)
-        self.zip_gate.hold(seconds)
+        self.zip_gate.hold(rate_limit_wait(self, exc))  # every worker waits, not only this one
 
     @override
     def generate_child_contexts(self, record: dict, context: types.Context | None) -> t.Iterable[dict]:

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from taps.common.tap import SECRET_SETTINGS
+from taps.common.settings import secret_values
 from tests.conformance.kit import KITS
 from tests.helpers import run_tap_cli
 
 MIN_SECRET = 8  # shorter values (ids like "1") would match by chance
 
 
-def _secrets(app: object, config: dict) -> set[str]:
-    """Config secrets, every Authorization credential the tap sent (bearer tokens, JWTs, Basic
+def _secrets(app: object, config: dict, schema: dict) -> set[str]:
+    """Config secrets (the settings ``schema`` marks ``secret``, but ``client_id``), every Authorization credential the tap sent (bearer tokens, JWTs, Basic
     pairs), and every signature / token / credential query value of the requests it made."""
-    found = {str(v) for k, v in config.items() if k in SECRET_SETTINGS and k != "client_id" and v}
+    found = set(secret_values({k: v for k, v in config.items() if k != "client_id"}, schema))
     for request in app.requests:  # type: ignore[attr-defined]
         auth = request.headers.get("authorization", "")
         scheme, _, value = auth.partition(" ")
@@ -40,7 +40,7 @@ def test_no_secret_in_output_logs_or_state(kit_name: str, tmp_path: Path) -> Non
     with kit.serve() as server:
         config = kit.config(server.app, server.url, tmp_path)
         result = run_tap_cli(kit.module, config, timeout=300)
-        secrets = _secrets(server.app, config)
+        secrets = _secrets(server.app, config, kit.load_class().config_jsonschema)
     assert result.returncode == 0, result.stderr[-2000:]
     assert secrets, "the scan found no credential to look for"
     state_text = str(result.run.states)
