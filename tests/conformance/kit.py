@@ -8,6 +8,7 @@ faults can be armed on each.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import typing as t
 from dataclasses import dataclass, field
@@ -242,3 +243,30 @@ def archive_view(kit_name: str, runs: t.Iterable[TapRun]) -> dict[str, set]:
             conversations.update(c["conversation_id"] for c in content.get("conversations", []))
     merged["conversations in history files"] = conversations
     return merged
+
+
+def assert_files_match(runs: t.Iterable[TapRun], storage: Path, *, partial_ok: bool = False,
+                       unvouched_ok: bool = False) -> None:
+    """Every file a record of ``runs`` vouches for (``storage_uri`` + ``sha256``) sits under ``storage`` with
+    that sha256.
+
+    Args:
+        runs: the runs whose records vouch for files.
+        storage: the ``storage_url`` folder.
+        partial_ok: temporary ``.part-`` files may be left (a killed run); else none may be.
+        unvouched_ok: files under a final name that no record vouches for may exist (a failed run may have
+            stored whole files whose records it never reached; a resumed run's "before" records are partial).
+
+    Raises:
+        AssertionError: naming the first file at fault.
+    """
+    recorded = {str(r["storage_uri"]).removeprefix("file://"): r["sha256"] for run in runs
+                for records in run.records.values() for r in records if r.get("storage_uri") and r.get("sha256")}
+    files = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in storage.rglob("*") if p.is_file()}
+    finals = {p: d for p, d in files.items() if ".part-" not in Path(p).name}
+    partial = sorted(set(files) - set(finals))
+    assert partial_ok or not partial, f"partial files left behind: {partial[:3]}"
+    for path, digest in recorded.items():
+        assert finals.get(path) == digest, f"{path}: stored file does not match its record's sha256"
+    unvouched = [p for p in finals if p not in recorded]
+    assert unvouched_ok or not unvouched, f"files under a final name that no record vouches for: {unvouched[:3]}"

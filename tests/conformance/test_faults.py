@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.kit import KITS, Answer, TapKit, assert_records_match_schemas, pk_merged
+from tests.conformance.kit import KITS, Answer, TapKit, assert_files_match, assert_records_match_schemas, pk_merged
 from tests.helpers import TapRun, run_tap
 
 #: seconds a ``stall`` waits before answering; the faulted run's ``request_timeout`` is 1 (the minimum)
@@ -127,21 +127,6 @@ def _stored(storage: Path) -> dict[str, str]:
             for p in storage.rglob("*") if p.is_file()}
 
 
-def _assert_files_match(runs: list[TapRun], storage: Path, *, finished: bool = True) -> None:
-    """Every stored file matches the sha256 its record (in any of ``runs``) gives; no partial file is left;
-    once ``finished``, no file sits under a final name that no record vouches for (a failed run may have
-    stored whole files whose records it never reached: the next run writes them again under the same keys)."""
-    recorded = {str(r["storage_uri"]).removeprefix("file://"): r["sha256"] for run in runs
-                for records in run.records.values() for r in records if r.get("storage_uri") and r.get("sha256")}
-    files = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in storage.rglob("*") if p.is_file()}
-    partial = [p for p in files if ".part-" in Path(p).name]
-    assert not partial, f"partial files left behind: {partial[:3]}"
-    for path, digest in recorded.items():
-        assert files.get(path) == digest, f"{path}: stored file does not match its record's sha256"
-    unvouched = [p for p in files if p not in recorded]
-    assert not finished or not unvouched, f"files under a final name that no record vouches for: {unvouched[:3]}"
-
-
 def _assert_kept(run: TapRun, loose: dict[str, t.Any]) -> None:
     """The loose value reached the output as the vendor sent it (not dropped, not nulled)."""
     for name, value in loose.items():
@@ -171,7 +156,7 @@ def test_fault_on_every_endpoint_loses_nothing(kit_name: str, endpoint: str, fau
         have = got.get(stream, set())
         assert have == keys, f"{stream}: lost {len(keys - have)}, extra {len(have - keys)}"
     if "storage_url" in config:
-        _assert_files_match([run], Path(config["storage_url"]))
+        assert_files_match([run], Path(config["storage_url"]))
         stored = _stored(Path(config["storage_url"]))
         differ = sorted(k for k in clean_files.keys() | stored.keys() if clean_files.get(k) != stored.get(k))
         assert not differ, f"{len(differ)} stored file(s) differ from a clean run's, e.g. {differ[:3]}"
@@ -208,10 +193,10 @@ def test_a_download_cut_short_every_time_ends_clearly_and_the_next_run_gets_it(
         assert any("kept failing" in m and "\n" not in m for m in said), f"no one-line error named the download: {said}"
         if kit_name != "knovvu":
             assert failed.error is not None, "a file cut short on every attempt did not fail the run"
-        _assert_files_match([failed], Path(config["storage_url"]), finished=False)
+        assert_files_match([failed], Path(config["storage_url"]), unvouched_ok=True)
         resumed = run_tap(kit.load_class(), config, state=failed.final_state or None)
     got = pk_merged([failed, resumed])
     for stream, keys in clean.items():
         have = got.get(stream, set())
         assert have == keys, f"{stream}: lost {len(keys - have)}, extra {len(have - keys)}"
-    _assert_files_match([failed, resumed], Path(config["storage_url"]))
+    assert_files_match([failed, resumed], Path(config["storage_url"]))

@@ -15,13 +15,12 @@ files (``kit.archive_view``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
-from tests.conformance.kit import KITS, archive_view
+from tests.conformance.kit import KITS, archive_view, assert_files_match
 from tests.helpers import TapRun, parse_singer, run_tap
 
 RESUMES = 6  # resumes per tap (about; every STATE where a run writes fewer)
@@ -36,21 +35,6 @@ def _cut_points(stdout: str) -> list[tuple[dict, TapRun]]:
         if message.get("type") == "STATE":
             points.append((message["value"], parse_singer("\n".join(lines[:index]))))
     return points
-
-
-def _files_match(runs: list[TapRun]) -> list[str]:
-    """Stored files whose content does not match the sha256 their record gives."""
-    bad = []
-    for run in runs:
-        for records in run.records.values():
-            for record in records:
-                uri, digest = record.get("storage_uri"), record.get("sha256")
-                if not (uri and digest):
-                    continue
-                path = Path(str(uri).removeprefix("file://"))
-                if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-                    bad.append(str(path))
-    return bad
 
 
 @pytest.mark.parametrize("kit_name", sorted(KITS))
@@ -72,5 +56,5 @@ def test_resume_from_every_kth_state_loses_nothing(kit_name: str, tmp_path: Path
                 have = got.get(stream, set())
                 assert have == keys, (f"resumed from STATE {number} of {len(points)}: {stream} "
                                       f"missing {len(keys - have)}, extra {len(have - keys)}: {sorted(keys - have)[:3]} {sorted(have - keys)[:3]}")
-            bad = _files_match([before, resumed])
-            assert not bad, f"resumed from STATE {number}: stored files do not match their sha256: {bad[:3]}"
+            if "storage_url" in config:  # "before" holds only the records up to the STATE: files may outnumber them
+                assert_files_match([before, resumed], Path(config["storage_url"]), partial_ok=True, unvouched_ok=True)
