@@ -128,6 +128,34 @@ class FanOut:
             self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="fan-out")
         return self._pool.submit(work)
 
+    def start_all(self, jobs: t.Sequence[t.Callable[[], T]]) -> list[Future[T]]:
+        """Start ``jobs`` (independent of each other) and return their futures, in order.
+
+        With the pool enabled and more than one job, they run in the pool; the
+        caller takes the results in order (``future.result()`` raises a job's
+        exception there). Otherwise they run now, in this thread, one after the
+        other, stopping at the first that raises (its future holds the
+        exception; the later ones are cancelled, never run), as a serial loop
+        would. Jobs must not wait for other pool work (a worker may call this:
+        it returns without waiting).
+        """
+        if self.enabled and len(jobs) > 1:
+            return [self.submit(job) for job in jobs]
+        futures: list[Future[T]] = []
+        failed = False
+        for job in jobs:
+            future: Future[T] = Future()
+            if failed:
+                future.cancel()
+            else:
+                try:
+                    future.set_result(job())
+                except Exception as exc:  # noqa: BLE001 - handed to whoever takes the result
+                    future.set_exception(exc)
+                    failed = True
+            futures.append(future)
+        return futures
+
     def _submit_all(self, jobs: list[Job]) -> list[Key]:
         keys = []
         for key, work in jobs:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import threading
 import typing as t
 from datetime import datetime, timezone
 from functools import cached_property
@@ -282,7 +283,7 @@ class ConversationArchivesStream(PayloadParent, ZoomStream):
                      for w in archive_windows(self.first_from(context), self.last_to())]
         for index, (window, outcome) in enumerate(steps):
             try:
-                events = outcome()
+                events = self._with_files(outcome())
             except UserNotFound as exc:
                 self.logger.warning("Skipping Zoom user %s: %s", user_id, exc)
                 report_gap(self, f"user {user_id}", "permission", str(exc))
@@ -357,6 +358,29 @@ class ConversationArchivesStream(PayloadParent, ZoomStream):
         record = self._record(descriptor, window)
         yield ("record", record, self._download(record, descriptor))
 
+    @staticmethod
+    def _with_files(events: list[tuple[t.Any, ...]]) -> list[tuple[t.Any, ...]]:
+        """``events`` with each record's attachment downloads (futures, ``_download``) taken, in order.
+
+        Raises:
+            FileDownloadError, DailyLimitReached: the first attachment that failed, in file order
+            (the window's downloads not yet started are cancelled).
+        """
+        taken: list[tuple[t.Any, ...]] = []
+        try:
+            for event in events:
+                if event[0] == "record":
+                    files = event[2]
+                    taken.append(("record", event[1], {**files, "attachments": [f.result() for f in files["attachments"]]}))
+                else:
+                    taken.append(event)
+        except BaseException:
+            for event in events:
+                for future in event[2]["attachments"] if event[0] == "record" else ():
+                    future.cancel()
+            raise
+        return taken
+
     def _advance(self, context: Context | None, to: datetime) -> None:
         """Bookmark an empty window: nothing to emit, but nothing left to ask for either."""
         if self.selected:
@@ -375,14 +399,29 @@ class ConversationArchivesStream(PayloadParent, ZoomStream):
         ]
         return record
 
+    def _downloader(self) -> Downloader:
+        """This thread's ``Downloader`` (one HTTP session per worker, its connections reused)."""
+        local = self._downloaders
+        if getattr(local, "downloader", None) is None:
+            local.downloader = Downloader(self, self.zoom_tap.file_store)
+        return t.cast("Downloader", local.downloader)
+
+    @cached_property
+    def _downloaders(self) -> threading.local:
+        return threading.local()
+
     def _download(self, record: dict, descriptor: dict) -> dict[str, t.Any]:
-        """Download the archive's files; returns the child records' data.
+        """Download the archive's history file now and start its attachments; returns the child records' data.
+
+        ``{"history": record or None, "attachments": [Future of record]}``: the
+        attachments download in the tap's pool (``FanOut.start_all``; inline with
+        ``max_concurrency: 1``), their records taken in file order by ``_with_files``.
 
         Raises:
-            FileDownloadError: a file did not arrive intact.
+            FileDownloadError: the history file did not arrive intact.
             DailyLimitReached: Zoom's daily quota is spent.
         """
-        downloader = Downloader(self, self.zoom_tap.file_store)
+        downloader = self._downloader()
         user = safe_key_part(record["user_id"])
         start, end = parse_timestamp(record["start_time"]), parse_timestamp(record["end_time"])
         out: dict[str, t.Any] = {"history": None, "attachments": []}
@@ -405,11 +444,17 @@ class ConversationArchivesStream(PayloadParent, ZoomStream):
                 "downloaded_at": utc_now_iso(),
                 "content": got.content,
             }
-        for entry in descriptor.get("physical_files") or []:
-            out["attachments"].append(self._attachment(downloader, record, entry, user))
+        jobs = [functools.partial(self._attachment, record, entry, user) for entry in descriptor.get("physical_files") or []]
+        out["attachments"] = self.zoom_tap.fan_out.start_all(jobs)
         return out
 
-    def _attachment(self, downloader: Downloader, record: dict, entry: dict, user: str) -> dict:
+    def _attachment(self, record: dict, entry: dict, user: str) -> dict:
+        """One ``archive_attachments`` record, its file downloaded when wanted (runs in any thread).
+
+        Raises:
+            FileDownloadError: the file did not arrive intact.
+            DailyLimitReached: Zoom's daily quota is spent.
+        """
         row = {
             "user_id": record["user_id"],
             "file_id": entry.get("file_id"),
@@ -428,7 +473,7 @@ class ConversationArchivesStream(PayloadParent, ZoomStream):
             suffix = safe_key_part(name.rsplit(".", 1)[1])[:16] if "." in name else "bin"
             key = f"{user}/attachments/{safe_key_part(entry['file_id'])}.{suffix}"
             html_ok = name.lower().endswith((".html", ".htm"))
-            stored = downloader.fetch_file(entry["download_url"], key, entry.get("file_size"), html_allowed=html_ok)
+            stored = self._downloader().fetch_file(entry["download_url"], key, entry.get("file_size"), html_allowed=html_ok)
             row.update(storage_uri=stored.uri, sha256=stored.sha256, size_bytes=stored.size_bytes,
                        downloaded_at=utc_now_iso())
         return row

@@ -1,0 +1,51 @@
+"""``FanOut.start_all``: independent jobs in the pool, results taken in order; inline when serial."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from taps.common.concurrency import FanOut
+
+
+def test_start_all_runs_jobs_at_once_and_keeps_their_order() -> None:
+    fan_out = FanOut(4)
+    started = threading.Barrier(4, timeout=5)  # all four must be running together to pass it
+
+    def job(n: int) -> int:
+        started.wait()
+        time.sleep(0.01 * (4 - n))  # the last job finishes first
+        return n
+
+    try:
+        futures = fan_out.start_all([lambda n=n: job(n) for n in range(4)])
+        assert [f.result(timeout=5) for f in futures] == [0, 1, 2, 3]
+    finally:
+        fan_out.shutdown()
+
+
+def test_start_all_serial_runs_inline_and_stops_at_the_first_failure() -> None:
+    fan_out = FanOut(1)
+    ran: list[int] = []
+
+    def job(n: int) -> int:
+        ran.append(n)
+        if n == 1:
+            raise ValueError("file 1 did not download intact")
+        return n
+
+    futures = fan_out.start_all([lambda n=n: job(n) for n in range(4)])
+    assert ran == [0, 1]  # ran in this thread, before start_all returned; jobs 2 and 3 never ran
+    assert futures[0].result() == 0
+    with pytest.raises(ValueError, match="file 1"):
+        futures[1].result()
+    assert futures[2].cancelled() and futures[3].cancelled()
+
+
+def test_start_all_one_job_runs_inline_even_with_a_pool() -> None:
+    fan_out = FanOut(8)
+    futures = fan_out.start_all([threading.current_thread])
+    assert futures[0].result() is threading.current_thread()
+    assert fan_out._pool is None  # noqa: SLF001 - no pool was started for a single job
