@@ -48,4 +48,4 @@ def test_start_all_one_job_runs_inline_even_with_a_pool() -> None:
     fan_out = FanOut(8)
     futures = fan_out.start_all([threading.current_thread])
     assert futures[0].result() is threading.current_thread()
-    assert fan_out._pool is None  # noqa: SLF001 - no pool was started for a single job
+    assert fan_out._pool is None

@@ -60,3 +60,61 @@ def test_proxy_environment_is_honoured(sandbox, monkeypatch) -> None:
     assert not through_proxy.run.records
     assert bypassed.returncode == 0, bypassed.stderr
     assert len(bypassed.run.records["conversations"]) == len(app.conversations)
+
+
+class _RawStdout:
+    """An unbuffered binary stdout (``io.RawIOBase``) that takes at most 7 bytes per ``write``."""
+
+    def __init__(self) -> None:
+        import io
+
+        class Raw(io.RawIOBase):
+            def __init__(self) -> None:
+                self.data = bytearray()
+                self.calls = 0
+
+            def writable(self) -> bool:
+                return True
+
+            def write(self, b) -> int:
+                self.calls += 1
+                chunk = bytes(b[:7])
+                self.data += chunk
+                return len(chunk)
+
+        self.buffer = Raw()
+
+    def flush(self) -> None:
+        """Nothing to flush above the raw layer."""
+
+
+def test_unbuffered_stdout_gets_whole_lines_at_state_and_at_exit(monkeypatch) -> None:
+    from singer_sdk.singerlib import RecordMessage, StateMessage
+
+    from taps.common.output import LeanWriter
+
+    stdout = _RawStdout()
+    monkeypatch.setattr("sys.stdout", stdout)
+    writer = LeanWriter()
+    for n in range(3):
+        writer.write_message(RecordMessage(stream="s", record={"id": n}))
+    assert stdout.buffer.data == b""  # kept until a STATE covers them
+    writer.write_message(StateMessage(value={"bookmarks": {"s": {"n": 2}}}))
+    lines = stdout.buffer.data.decode().splitlines()
+    assert [json.loads(line)["type"] for line in lines] == ["RECORD", "RECORD", "RECORD", "STATE"]
+    assert [json.loads(line)["record"]["id"] for line in lines[:3]] == [0, 1, 2]  # partial writes resumed
+    writer.write_message(RecordMessage(stream="s", record={"id": 3}))
+    writer.flush_pending()  # what the exit hook does
+    assert json.loads(stdout.buffer.data.decode().splitlines()[-1])["record"] == {"id": 3}
+
+
+def test_records_and_state_match_with_and_without_python_unbuffered(sandbox) -> None:
+    app, server = sandbox
+    runs = [run_tap_cli("taps.salesloft", app.demo_config(server.url), env={"PYTHONUNBUFFERED": value})
+            for value in ("1", "")]
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+    unbuffered, buffered = (r.run for r in runs)
+    assert {s: len(rows) for s, rows in unbuffered.records.items()} == {s: len(rows) for s, rows in buffered.records.items()}
+    assert len(unbuffered.records["conversations"]) == len(app.conversations)
+    assert unbuffered.states[-1]["bookmarks"]["conversations"] == buffered.states[-1]["bookmarks"]["conversations"]
