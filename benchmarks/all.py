@@ -27,7 +27,7 @@ import time
 import typing as t
 from datetime import datetime, timezone
 
-from benchmarks.harness import REPO, median
+from benchmarks.harness import REPO, median, program_env
 
 #: benchmark -> (full-size arguments, smoke-size arguments)
 SIZES: dict[str, tuple[list[str], list[str]]] = {
@@ -83,7 +83,7 @@ def startup(runs: int) -> tuple[dict, float]:
     for _ in range(runs):
         begin = time.perf_counter()
         subprocess.run([sys.executable, "-m", "taps.knovvu", "--about"], cwd=REPO, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=program_env())
         walls.append(time.perf_counter() - begin)
     result = {"median_seconds": round(median(walls), 2), "runs": [round(w, 2) for w in walls]}
     print(json.dumps(result), file=sys.stderr, flush=True)

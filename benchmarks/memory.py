@@ -27,7 +27,7 @@ import time
 import typing as t
 from pathlib import Path
 
-from benchmarks.harness import REPO, interleave, median
+from benchmarks.harness import REPO, interleave, median, program_env
 from sandboxes.base import SandboxServer
 from sandboxes.knovvu import KnovvuSandbox
 
@@ -46,7 +46,7 @@ def run_once(app: KnovvuSandbox, url: str, size_bytes: int, files: int, hours: i
         with open(out_path, "wb") as out:
             proc = subprocess.Popen([sys.executable, "-m", "taps.knovvu", "--config", f"{tmp}/config.json"],
                                     cwd=REPO, stdout=out, stderr=subprocess.DEVNULL,
-                                    env={**os.environ, "TMPDIR": tmp})
+                                    env=program_env(TMPDIR=tmp))
             _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.monotonic() - started
         messages = (json.loads(line) for line in out_path.open() if line.strip())

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import discover, interleave, median, run_tap, select_only
+from benchmarks.harness import discover, interleave, median, program_env, run_tap, select_only
 from sandboxes.base import SandboxServer
 from sandboxes.salesloft import SalesloftSandbox
 
@@ -42,7 +42,7 @@ def raw_run(app: SalesloftSandbox, url: str, api_key: str) -> tuple[float, int, 
             app.requests.clear()
         started = time.perf_counter()
         with out_path.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, str(RAW_LOOP), url, api_key], stdout=out)
+            proc = subprocess.Popen([sys.executable, str(RAW_LOOP), url, api_key], stdout=out, env=program_env())
             _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) != 0:
