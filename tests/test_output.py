@@ -118,3 +118,25 @@ def test_records_and_state_match_with_and_without_python_unbuffered(sandbox) -> 
     assert {s: len(rows) for s, rows in unbuffered.records.items()} == {s: len(rows) for s, rows in buffered.records.items()}
     assert len(unbuffered.records["conversations"]) == len(app.conversations)
     assert unbuffered.states[-1]["bookmarks"]["conversations"] == buffered.states[-1]["bookmarks"]["conversations"]
+
+
+def test_api_requests_do_not_look_up_the_proxy_environment(sandbox, monkeypatch) -> None:
+    """The listing's session reads the proxy environment once (``lean_session``), not per request."""
+    import requests.utils
+
+    from taps.salesloft.tap import TapSalesloft
+    from tests.helpers import run_tap
+
+    app, server = sandbox
+    looked_up: list[str] = []
+    original = requests.utils.should_bypass_proxies  # what requests calls per request with trust_env on
+
+    def counting(url: str, *args: t.Any, **kwargs: t.Any) -> bool:
+        looked_up.append(url)
+        return original(url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.utils, "should_bypass_proxies", counting)
+    run = run_tap(TapSalesloft, app.demo_config(server.url))
+    assert len(run.records["conversations"]) == len(app.conversations)
+    assert len(app.requests_to(r"^/v2/conversations$")) > 0
+    assert not [url for url in looked_up if url.startswith(server.url + "/v2/")]

@@ -35,7 +35,7 @@ from taps.common.http import lean_session
 from taps.common.prefetch import prefetched_records
 from taps.common.redact import redact
 from taps.common.retry import exponential_wait, parse_retry_after
-from taps.common.sdk_compat import BookmarkHook, LeanRecords, has_requests_session, set_requests_session, tap_of
+from taps.common.sdk_compat import BookmarkHook, LeanRecords, set_requests_session, tap_of
 from taps.common.settings import SettingsT
 from taps.common.summary import count_responses, tally_for
 from taps.common.timestamps import parse_timestamp
@@ -210,9 +210,10 @@ class VendorRESTStream(LeanRecords, BookmarkHook, RESTStream, t.Generic[Settings
     def requests_session(self) -> requests.Session:
         """singer-sdk's session with the proxy environment read once (``taps.common.http``),
         every response counted into the run summary."""
-        if not has_requests_session(self):
-            set_requests_session(self, lean_session(self.url_base))
         session = super().requests_session
+        if session.trust_env:  # singer-sdk's own session (its __init__ makes one): replace it, once
+            session = lean_session(self.url_base)
+            set_requests_session(self, session)
         count_responses(session, tally_for(self))
         return session
 

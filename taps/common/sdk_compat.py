@@ -107,11 +107,6 @@ def send_request(stream: RESTStream) -> t.Callable[[requests.PreparedRequest, Co
     return stream.request_decorator(stream._request)  # noqa: SLF001
 
 
-def has_requests_session(stream: RESTStream) -> bool:
-    """Whether the stream already made its ``requests_session``."""
-    return bool(stream._requests_session)  # noqa: SLF001
-
-
 class BookmarkHook(Stream):
     """A stream whose per-record bookmark step is the public ``bookmark_record``.
 
