@@ -33,7 +33,10 @@ from benchmarks.harness import REPO, median, program_env
 SIZES: dict[str, tuple[list[str], list[str]]] = {
     "fanout": (["--taps", "zoom", "foundry", "salesloft", "knovvu", "--latency", "0.05", "--repetitions", "3"],
                ["--taps", "foundry", "zoom", "knovvu", "--latency", "0.01", "--repetitions", "1"]),
-    "throughput": (["--conversations", "5000", "--repetitions", "5"], ["--conversations", "300", "--repetitions", "1"]),
+    # P1 at a tenant's volume, default concurrency only (the bound needs no serial run)
+    "fanout-volume": (["--taps", "foundry-2000", "--latency", "0.05", "--concurrency", "default", "--repetitions", "3"],
+                      ["--taps", "foundry-2000", "--latency", "0.01", "--concurrency", "default", "--repetitions", "1"]),
+    "throughput": (["--conversations", "5000", "--repetitions", "9"], ["--conversations", "300", "--repetitions", "1"]),
     "memory": (["--sizes-mb", "100", "1024", "--repetitions", "2"],
                ["--sizes-mb", "5", "10", "--files", "10", "--repetitions", "1"]),
     "economy": ([], ["--taps", "knovvu", "kore", "foundry", "salesloft", "--small"]),
@@ -42,9 +45,10 @@ SIZES: dict[str, tuple[list[str], list[str]]] = {
                           ["--sizes-mb", "2", "5", "--files", "10", "--hours", "8", "--repetitions", "1"]),
 }
 #: benchmark -> its module (when the name is not the module's)
-MODULES = {"memory-concurrent": "memory"}
+MODULES = {"memory-concurrent": "memory", "fanout-volume": "fanout"}
 STARTUP_RUNS = (5, 2)  # full, quick
-NAMES = {"zoom": "Zoom", "foundry": "Foundry", "salesloft": "Salesloft", "knovvu": "Knovvu", "kore": "Kore.ai"}
+NAMES = {"zoom": "Zoom", "foundry": "Foundry", "foundry-2000": "Foundry (2,000 sessions)", "salesloft": "Salesloft",
+         "knovvu": "Knovvu", "kore": "Kore.ai"}
 
 
 def run_benchmark(name: str, args: list[str]) -> tuple[t.Any, float]:
@@ -104,15 +108,18 @@ def fanout_row(rows: list[dict], args: list[str]) -> tuple[str, str, str]:
     for tap, variants in by_tap.items():
         default = variants.get("default", {})
         serial = variants.get("1", {})
+        serial_part = f"{serial['speedup']:.2f}x serial, " if serial else ""
         parts.append(f"{NAMES.get(tap, tap)} {default.get('requests', serial.get('requests', 0)):,.0f} requests: "
-                     f"{serial.get('speedup', float('nan')):.2f}x serial, {default.get('speedup', float('nan')):.2f}x "
+                     f"{serial_part}{default.get('speedup', float('nan')):.2f}x "
                      f"default ({default.get('wall_seconds', float('nan')):.1f} s)")
         if tap in ("zoom", "foundry"):
             ok = ok and default.get("speedup", 0) >= 6  # noqa: PLR2004 - the issue's goal
     latency = args[args.index("--latency") + 1]
     reps = args[args.index("--repetitions") + 1]
-    return (f"P1 fan-out ({float(latency) * 1000:.0f} ms latency, {reps} interleaved repetition(s), medians)",
-            "; ".join(parts), f">= 6x Zoom and Foundry: {yes(ok=ok)}")
+    label = f"{float(latency) * 1000:.0f} ms latency, {reps} interleaved repetition(s), medians"
+    if "zoom" not in by_tap and "foundry" not in by_tap:  # fanout-volume: shown beside the goal, not judged
+        return f"P1 fan-out at a tenant's volume ({label})", "; ".join(parts), "(for comparison)"
+    return f"P1 fan-out ({label})", "; ".join(parts), f">= 6x Zoom and Foundry: {yes(ok=ok)}"
 
 
 def throughput_row(summary: dict, args: list[str]) -> tuple[str, str, str]:
@@ -194,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             args = SIZES[name][pick]
             summary, seconds = run_benchmark(name, args)
-            rows.append({"fanout": fanout_row, "throughput": throughput_row, "memory": memory_row,
+            rows.append({"fanout": fanout_row, "fanout-volume": fanout_row, "throughput": throughput_row, "memory": memory_row,
                          "memory-concurrent": memory_row, "economy": economy_row}[name](summary, args))
         took.append(f"{name} {seconds:.0f} s")
     size = "smoke sizes (`--quick`): not for the README" if options.quick else "full size"
