@@ -12,7 +12,10 @@ a slow minute on the shared machine hits both sides, and medians are reported.
 Every program measured runs in ``program_env()``: the caller's environment
 without ``PYTHONUNBUFFERED`` and ``PYTHONDONTWRITEBYTECODE`` (Python's defaults,
 as ``meltano run`` starts a tap on a machine that does not set them), with the
-project's bytecode compiled once beforehand, so no run pays for compiling.
+project's bytecode compiled once beforehand, so no run pays for compiling, and this
+checkout first on ``PYTHONPATH``: a program runs from a temporary folder, where
+``python -m taps.<tap>`` would otherwise import the taps the interpreter's
+environment has installed (another checkout's, when benchmarking a worktree).
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ def _compiled() -> None:
 
 
 def program_env(**extra: str) -> dict[str, str]:
-    """The environment for a measured program: ours without ``PYTHON_MODE_VARIABLES``, plus ``extra``.
+    """The environment for a measured program: ours without ``PYTHON_MODE_VARIABLES``, this
+    checkout (``REPO``) first on ``PYTHONPATH``, plus ``extra``.
 
     Compiles the project's bytecode on the first call (``compileall`` writes it even where
     ``PYTHONDONTWRITEBYTECODE`` is set), so every measured run starts as a second run would.
@@ -139,7 +143,7 @@ def discover(module: str, config: dict) -> dict:
         path = Path(tmp) / "config.json"
         path.write_text(json.dumps(config))
         out = subprocess.run([sys.executable, "-m", module, "--config", str(path), "--discover"],
-                             check=True, capture_output=True, cwd=tmp)
+                             check=True, capture_output=True, cwd=tmp, env=program_env())
     return json.loads(out.stdout)
 
 
