@@ -293,7 +293,8 @@ class VendorRESTStream(LeanRecords, BookmarkHook, RESTStream, t.Generic[Settings
         if self.replication_key and self.is_sorted:
             current = self.get_context_state(context).get("replication_key_value")
             new = latest_record.get(self.replication_key)
-            if current is not None and new is not None and parse_timestamp(new) < parse_timestamp(current):
+            if current is not None and new is not None and new != current \
+                    and parse_timestamp(new) < parse_timestamp(current):  # equal values: not back, nothing to parse
                 return
         super().bookmark_record(latest_record, context=context)
 

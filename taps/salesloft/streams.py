@@ -91,10 +91,13 @@ class UpdatedAtStream(SalesloftStream):
         super().bookmark_record(latest_record, context=context)
         state = self.get_context_state(context)
         value = state.get("replication_key_value")
-        if value is None or parse_timestamp(latest_record["updated_at"]) != parse_timestamp(value):
+        if value is None:
             return
+        updated_at = latest_record["updated_at"]
+        if updated_at != value and parse_timestamp(updated_at) != parse_timestamp(value):
+            return  # (the same text is the same moment: the usual case, the bookmark just moved to this record)
         ids = state.get(IDS_AT_BOOKMARK) if state.get(IDS_AT_BOOKMARK + "_of") == value else None
-        state[IDS_AT_BOOKMARK] = sorted({*(ids or ()), latest_record["id"]})
+        state[IDS_AT_BOOKMARK] = sorted({*ids, latest_record["id"]}) if ids else [latest_record["id"]]
         state[IDS_AT_BOOKMARK + "_of"] = value
 
     def child_context_for(self, record: dict, key: str) -> dict:
@@ -162,7 +165,7 @@ class UpdatedAtStream(SalesloftStream):
             if row["id"] in self._skip_ids:
                 continue
             stamp = parse_timestamp(row["updated_at"])
-            if not self.settings.lookback_days and row["id"] in self._ids_at_start \
+            if row["id"] in self._ids_at_start and not self.settings.lookback_days \
                     and stamp == self.bookmark_at_start():
                 continue
             if self._last_seen is not None and stamp < self._last_seen:
