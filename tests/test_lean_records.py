@@ -122,3 +122,57 @@ def test_values_singer_sdk_changes_come_out_as_singer_sdk_makes_them(deselect: s
     assert "undeclared" not in lean[4]
     assert lean[0]["meta"] == {"a": [1]}
     assert all(("secret" in r) == (deselect is None) for r in lean)
+
+
+#: root values of every kind ``RecordPlan.conformed_as_is`` tells apart, under each kind of property schema.
+VALUES: list[t.Any] = [None, True, False, 0, 7, -1, 1.5, 0.0, math.nan, math.inf, -math.inf, "", "x", [], [1, "a"],
+                       {}, {"a": None}, WHEN, b"bytes", (1, 2)]
+
+
+@pytest.mark.parametrize("additional", [False, True])
+def test_conformed_as_is_says_yes_only_when_singer_sdk_changes_nothing(additional: bool) -> None:
+    """Both of ``conformed_as_is``'s checks (declared keys only: one pass over the values; a schema keeping
+    undeclared keys: key by key) against singer-sdk's ROOT_ONLY conformance itself, every value under a
+    boolean-only, a number, a string and an any-JSON property and an undeclared key, alone and in pairs:
+    a yes is always a record singer-sdk returns unchanged, and every plain JSON value that singer-sdk keeps
+    gets a yes (NaN, infinities, a datetime, bytes, a tuple, a non-bool under boolean-only, an undeclared
+    key it drops: no, and singer-sdk conforms them)."""
+    import logging
+
+    from singer_sdk.helpers._typing import conform_record_data_types  # the slow path the fast one stands for
+
+    from taps.common.sdk_compat import RecordPlan
+
+    schema = th.PropertiesList(
+        th.Property("ok", th.BooleanType), th.Property("score", th.NumberType), th.Property("name", th.StringType),
+        th.Property("blob", th.ObjectType()),
+    ).to_dict()
+    schema["additionalProperties"] = additional
+    plan = RecordPlan.of(schema, {(): True})
+    keys = ["ok", "score", "name", "blob", "undeclared"]
+    records = [{key: value} for key in keys for value in VALUES]
+    records += [{"ok": a, "score": b} for a in VALUES for b in VALUES]
+    records += [{"name": "x", "undeclared": v} for v in VALUES] + [{}]
+    quiet = logging.getLogger("test-conformed-as-is")
+    quiet.disabled = True
+    yes = 0
+    for record in records:
+        conformed = conform_record_data_types("rows", dict(record), schema, TypeConformanceLevel.ROOT_ONLY, quiet)
+        unchanged = list(conformed) == list(record) and all(
+            type(conformed[k]) is type(v) and (conformed[k] is v or conformed[k] == v) for k, v in record.items())
+        plain = all(_plain_json(k, v, additional=additional) for k, v in record.items())
+        assert plan.conformed_as_is(record) == (unchanged and plain), record
+        yes += plan.conformed_as_is(record)
+    assert 0 < yes < len(records)
+
+
+def _plain_json(key: str, value: t.Any, *, additional: bool) -> bool:
+    """A value ``conformed_as_is`` must pass: JSON-typed (finite floats), a bool or null under boolean-only,
+    under a declared key, or any value under an undeclared one the schema keeps."""
+    if key == "undeclared":
+        return additional
+    if key == "ok":
+        return value is None or type(value) is bool
+    if type(value) is float:
+        return math.isfinite(value)
+    return type(value) in (str, int, bool, list, dict, type(None))

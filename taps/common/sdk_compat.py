@@ -129,8 +129,7 @@ class BookmarkHook(Stream):
 #: value types singer-sdk's ROOT_ONLY conformance returns unchanged for any property schema but an
 #: exclusive boolean one (``_conform_primitive_property`` changes only date/time, bytes, non-finite
 #: float/Decimal, and non-booleans under a boolean-only schema; lists and objects stay as they are).
-_UNCHANGED_TYPES = (str, int, bool, list, dict, type(None))
-
+_UNCHANGED_TYPES = frozenset((str, int, bool, list, dict, type(None)))
 
 @dataclass(frozen=True)
 class RecordPlan:
@@ -168,12 +167,27 @@ class RecordPlan:
         property holding a bool or null. Anything else (a datetime, bytes, NaN, an
         undeclared key to drop and warn about): False, and singer-sdk conforms it.
         """
+        if self.additional:
+            return self._conformed_as_is_keeping_undeclared(record)
+        if not self.properties.issuperset(record):
+            return False  # an undeclared key: singer-sdk drops it (and warns)
+        if not _UNCHANGED_TYPES.issuperset(map(type, record.values())):  # one pass in C, the usual answer
+            for value in record.values():
+                kind = type(value)
+                if kind not in _UNCHANGED_TYPES and not (kind is float and math.isfinite(value)):
+                    return False
+        for key in self.boolean_only:
+            value = record.get(key)
+            if value is not None and type(value) is not bool:
+                return False
+        return True
+
+    def _conformed_as_is_keeping_undeclared(self, record: t.Mapping[str, t.Any]) -> bool:
+        """``conformed_as_is`` for a schema keeping undeclared root properties (their values are not checked)."""
         properties, boolean_only = self.properties, self.boolean_only
         for key, value in record.items():
             if key not in properties:
-                if self.additional:
-                    continue
-                return False
+                continue
             if key in boolean_only:
                 if value is not None and type(value) is not bool:
                     return False
