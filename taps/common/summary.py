@@ -164,7 +164,10 @@ class RunSummary:
 
     def tally(self, stream_name: str) -> StreamTally:
         """The tally of ``stream_name`` (created on first use)."""
-        return self.streams.setdefault(stream_name, StreamTally())
+        tally = self.streams.get(stream_name)  # (``setdefault`` alone builds a tally per call: per record)
+        if tally is None:
+            tally = self.streams.setdefault(stream_name, StreamTally())  # atomic: fan-out threads call this too
+        return tally
 
     def gaps(self) -> list[tuple[str, Gap]]:
         """Every gap of the run as ``(stream, gap)``."""
