@@ -21,7 +21,7 @@ from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
 from taps.common.auth import ClientCredentialsAuthenticator
-from taps.common.cli import run_cli_guarded
+from taps.common.cli import freeze_startup_heap, run_cli_guarded
 from taps.common.clock import DEFAULT_MARGIN, VendorClock
 from taps.common.concurrency import DEFAULT_MAX_CONCURRENCY, FanOut, RequestGate
 from taps.common.handoff import Handoff
@@ -250,7 +250,8 @@ class VendorTap(Tap, t.Generic[SettingsT]):
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """The singer-sdk command, with expected failures (bad config, refused credentials,
         vendor errors, unreachable or wrong host) ending in one line and exit code 1
-        (see ``taps.common.cli``)."""
+        (see ``taps.common.cli``). The import-time heap is frozen first (``freeze_startup_heap``)."""
+        freeze_startup_heap()
 
         def run() -> None:
             super(VendorTap, cls).invoke(*args, **kwargs)
