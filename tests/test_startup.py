@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,38 @@ def test_the_tap_command_freezes_the_import_time_heap_once(module: str) -> None:
     assert result["before"] == 0
     assert result["after"][0] > 10_000  # singer-sdk's modules and ours
     assert result["after"][1] <= result["after"][0]  # (frozen objects still go when freed)
+
+
+def test_the_entry_point_imports_with_the_collector_paused_and_runs_the_cli_with_it_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run_tap_cli`` (every ``taps.<tap>.__main__``): the tap's module is imported with the garbage
+    collector off, its ``cli()`` runs with it on, and a failing import leaves it on too."""
+    import gc
+
+    from taps.common.entry import run_tap_cli
+
+    (tmp_path / "fake_tap_module.py").write_text(
+        "import gc\nSEEN = {'import': gc.isenabled()}\n"
+        "class FakeTap:\n    @classmethod\n    def cli(cls):\n        SEEN['cli'] = gc.isenabled()\n")
+    (tmp_path / "broken_tap_module.py").write_text("raise ImportError('broken')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert gc.isenabled()
+    run_tap_cli("fake_tap_module:FakeTap")
+    import fake_tap_module  # type: ignore[import-not-found]
+
+    assert fake_tap_module.SEEN == {"import": False, "cli": True}
+    assert gc.isenabled()
+    with pytest.raises(ImportError):
+        run_tap_cli("broken_tap_module:FakeTap")
+    assert gc.isenabled()
+
+
+@pytest.mark.parametrize("package", ["salesloft", "kore_agentai", "knovvu", "foundry_aip", "zoom_aic"])
+def test_each_tap_command_is_its_main_module_through_the_entry_point(package: str) -> None:
+    """``python -m taps.<tap>`` and the ``tap-<vendor>`` command run the same ``main`` (pyproject's scripts)."""
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert f"taps.{package}.__main__:main" in scripts.values()
+    source = (REPO / "taps" / package / "__main__.py").read_text()
+    assert f'run_tap_cli("taps.{package}.tap:' in source

@@ -13,4 +13,5 @@ Modules:
     summary    -- the run summary every tap prints at the end.
     timestamps -- one ISO 8601 parser.
     windows    -- split a date range into spans of at most N days.
+    entry      -- ``python -m taps.<tap>`` / ``tap-<vendor>``: imports with the collector paused, then the CLI.
 """

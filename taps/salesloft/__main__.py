@@ -1,5 +1,12 @@
-"""``python -m taps.salesloft``: run tap-salesloft."""
+"""``python -m taps.salesloft`` and the ``tap-salesloft`` command: run tap-salesloft."""
 
-from taps.salesloft.tap import TapSalesloft
+from taps.common.entry import run_tap_cli
 
-TapSalesloft.cli()
+
+def main() -> None:
+    """Run tap-salesloft's command line, its imports with the garbage collector paused (``taps.common.entry``)."""
+    run_tap_cli("taps.salesloft.tap:TapSalesloft")
+
+
+if __name__ == "__main__":
+    main()
