@@ -56,9 +56,6 @@ def program_env(**extra: str) -> dict[str, str]:
 
     Compiles the project's bytecode on the first call (``compileall`` writes it even where
     ``PYTHONDONTWRITEBYTECODE`` is set), so every measured run starts as a second run would.
-    ``REPO`` comes first on ``PYTHONPATH``: the program runs from a temporary folder, where
-    ``-m taps...`` would otherwise import whichever checkout the interpreter has installed
-    (a worktree's benchmark measured the main checkout's code).
     """
     _compiled()
     env = {k: v for k, v in os.environ.items() if k not in PYTHON_MODE_VARIABLES}

@@ -131,6 +131,7 @@ class BookmarkHook(Stream):
 #: float/Decimal, and non-booleans under a boolean-only schema; lists and objects stay as they are).
 _UNCHANGED_TYPES = frozenset((str, int, bool, list, dict, type(None)))
 
+
 @dataclass(frozen=True)
 class RecordPlan:
     """What a stream's records need before they are written, worked out once per stream and run.
