@@ -6,11 +6,14 @@ A minimal singer-sdk tap (no vendor code) runs in-process; its Singer output is 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import re
 import typing as t
+from datetime import datetime
 from importlib.metadata import requires, version
 
+import pytest
 import requests
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -20,6 +23,7 @@ from singer_sdk import typing as th
 from taps.common.sdk_compat import (
     SDK_RANGE,
     BookmarkHook,
+    before_sync,
     sdk_increment_state,
     set_requests_session,
     tap_of,
@@ -80,7 +84,8 @@ def test_installed_sdk_is_in_the_checked_range_and_pyproject_pins_it() -> None:
     assert all(p.specifier == SpecifierSet(SDK_RANGE) for p in pins)
 
 
-PRIVATE_SDK_NAMES = re.compile(r"\b(_tap|_requests_session|_write_state_message|_increment_stream_state|_generate_record_messages)\b")
+PRIVATE_SDK_NAMES = re.compile(r"\b(_tap|_requests_session|_write_state_message|_increment_stream_state|"
+                               r"_generate_record_messages|_tap_state|_state_manager|_write_starting_replication_value)\b")
 
 
 def test_private_sdk_names_appear_only_in_sdk_compat() -> None:
@@ -94,12 +99,14 @@ def test_private_sdk_names_appear_only_in_sdk_compat() -> None:
 
 def test_private_names_exist_on_the_installed_sdk() -> None:
     for owner, name in ((Stream, "_increment_stream_state"), (Stream, "_write_state_message"),
-                        (Stream, "_generate_record_messages")):
+                        (Stream, "_generate_record_messages"), (Stream, "_write_starting_replication_value")):
         assert callable(getattr(owner, name, None)), f"singer-sdk has no {owner.__name__}.{name}"
     tap = MiniTap(config={})
     stream = tap.streams["rows"]
     assert tap_of(stream) is tap
     assert hasattr(stream.state_manager, "is_flushed")
+    assert hasattr(stream, "_tap_state")
+    assert hasattr(stream.state_manager, "_logger")
     assert hasattr(_Rest(tap), "_requests_session")
 
 
@@ -137,3 +144,44 @@ def test_set_requests_session_replaces_the_sdk_session() -> None:
     assert stream.requests_session is not session
     set_requests_session(stream, session)
     assert stream.requests_session is session
+
+
+class Parts(Stream):
+    """Two partitions, bookmarked on ``ts``."""
+
+    name = "parts"
+    replication_key = "ts"
+    partitions: t.ClassVar[list[dict]] = [{"p": 1}, {"p": 2}]
+    schema = th.PropertiesList(th.Property("p", th.IntegerType), th.Property("ts", th.DateTimeType)).to_dict()
+
+    def get_records(self, context: t.Any) -> t.Iterable[dict]:
+        return []
+
+
+class PartsTap(Tap):
+    """A tap with ``Parts`` and a ``start_date``."""
+
+    name = "tap-parts"
+    config_jsonschema = th.PropertiesList(th.Property("start_date", th.DateTimeType)).to_dict()
+
+    def discover_streams(self) -> list[Stream]:
+        return [Parts(self)]
+
+
+@pytest.mark.parametrize(("start_date", "first", "second"), [
+    ("2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00", "2026-01-01T00:00:00+00:00"),
+    ("2026-01-03T00:00:00+00:00", "2026-01-03T00:00:00+00:00", "2026-01-03T00:00:00+00:00"),  # start_date later
+])
+def test_before_sync_gives_singer_sdks_starting_timestamp_without_creating_state(start_date, first, second) -> None:
+    saved = {"bookmarks": {"parts": {"partitions": [
+        {"context": {"p": 1}, "replication_key": "ts", "replication_key_value": "2026-01-02T00:00:00+00:00"}]}}}
+    tap = PartsTap(config={"start_date": start_date}, state=copy.deepcopy(saved))
+    stream = tap.streams["parts"]
+    views = {p: before_sync(stream, {"p": p}) for p in (1, 2)}
+    assert stream.tap_state == saved  # no entry for partition 2, no starting value written
+    assert views[1].get_starting_timestamp({"p": 1}) == datetime.fromisoformat(first)
+    assert views[2].get_starting_timestamp({"p": 2}) == datetime.fromisoformat(second)
+    # what singer-sdk itself answers once each partition's sync has begun
+    for p, view in views.items():
+        stream._write_starting_replication_value({"p": p})
+        assert stream.get_starting_timestamp({"p": p}) == view.get_starting_timestamp({"p": p})

@@ -95,7 +95,8 @@ class FanOut:
         ``prepare(item)`` runs in the calling thread, as soon as an item is read
         (up to ``max_workers * LOOKAHEAD_PER_WORKER`` items before it is
         yielded), and returns ``(key, work)`` pairs: ``work()`` runs in a worker
-        and its result (or exception) is handed to whoever calls ``take(key)``.
+        and its result (or exception) is handed to whoever calls ``take(key)``;
+        work already pending under a key (started early, ``start``) is kept.
         Work not taken when the caller stops is cancelled or discarded.
         """
         if not self.enabled:
@@ -113,7 +114,7 @@ class FanOut:
                     except StopIteration:
                         exhausted = True
                         break
-                    window.append((item, self._submit_all(prepare(item))))
+                    window.append((item, self.start(prepare(item))))
                 if not window:
                     return
                 item, _keys = window.popleft()
@@ -156,15 +157,14 @@ class FanOut:
             futures.append(future)
         return futures
 
-    def _submit_all(self, jobs: list[Job]) -> list[Key]:
+    def start(self, jobs: t.Iterable[Job]) -> list[Key]:
+        """Submit each ``(key, work)`` unless work under ``key`` is already pending (that work is kept);
+        the keys, for ``take`` or ``discard``. Safe from any thread."""
         keys = []
         for key, work in jobs:
-            future = self.submit(work)
             with self._lock:
-                previous = self._pending.pop(key, None)
-                self._pending[key] = future
-            if previous is not None:
-                previous.cancel()
+                if key not in self._pending:
+                    self._pending[key] = self.submit(work)
             keys.append(key)
         return keys
 
@@ -292,24 +292,25 @@ class FanOutParent:
     def fan_out_ahead(self, records: t.Iterable[dict[str, t.Any]], context: t.Any) -> t.Iterator[dict[str, t.Any]]:
         """``records`` in order, each one's ``FanOutChild`` requests started ahead in the tap's pool."""
         fan_out = fan_out_of(self)
-        children = [c for c in self.child_streams  # type: ignore[attr-defined]
-                    if isinstance(c, FanOutChild) and (c.selected or c.has_selected_descendents)]  # type: ignore[attr-defined]
-        if not children or not fan_out.enabled:
+        if not self.fan_out_children or not fan_out.enabled:
             yield from records
             return
+        yield from fan_out.ahead(records, functools.partial(self.child_jobs, context=context))
 
-        def prepare(record: dict[str, t.Any]) -> list[Job]:
-            child_context = self.get_child_context(record, context)  # type: ignore[attr-defined]
-            if child_context is None:
-                return []
-            jobs: list[Job] = []
-            for child in children:
-                if child.should_fetch(child_context):
-                    work = functools.partial(child.fetch, dict(child_context))
-                    jobs.append((context_key(child.name, child_context), work))  # type: ignore[attr-defined]
-            return jobs
+    @property
+    def fan_out_children(self) -> list[FanOutChild]:
+        """The selected ``FanOutChild`` children (or those with selected descendants)."""
+        return [c for c in self.child_streams  # type: ignore[attr-defined]
+                if isinstance(c, FanOutChild) and (c.selected or c.has_selected_descendents)]  # type: ignore[attr-defined]
 
-        yield from fan_out.ahead(records, prepare)
+    def child_jobs(self, record: dict[str, t.Any], context: t.Any) -> list[Job]:
+        """The ``(key, work)`` of each child request of ``record`` (none when a child need not fetch),
+        under the key its ``FanOutChild.request_records`` takes."""
+        child_context = self.get_child_context(record, context)  # type: ignore[attr-defined]
+        if child_context is None:
+            return []
+        return [(context_key(child.name, child_context), functools.partial(child.fetch, dict(child_context)))  # type: ignore[attr-defined]
+                for child in self.fan_out_children if child.should_fetch(child_context)]
 
 
 def fan_out_of(stream: object) -> FanOut:

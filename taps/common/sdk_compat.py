@@ -24,6 +24,10 @@ Why: singer-sdk gives no public way to do three things these taps need.
   while the current page is emitted, with singer-sdk's own request building
   (``RESTStream._prepare_request``) and sending (``RESTStream._request`` under
   ``request_decorator``: retries, the rate gate).
+* **Read a partition's starting state before its sync** (``before_sync``): singer-sdk
+  writes a partition's starting value into the tap's state (``Stream._write_starting_replication_value``)
+  only when the partition's sync begins; Foundry lists the next agent ahead, which needs its floor
+  then without creating its state entry early (a copy's ``Stream._tap_state`` and ``_state_manager``).
 * **Reach the tap from a stream** (``tap_of``) and **install our own HTTP
   session** (``set_requests_session``): ``Stream._tap`` and
   ``RESTStream._requests_session`` have no public accessor.
@@ -36,6 +40,8 @@ stopped moving state; fix it here, nowhere else.
 
 from __future__ import annotations
 
+import copy
+import logging
 import math
 import typing as t
 from dataclasses import dataclass
@@ -58,6 +64,10 @@ if t.TYPE_CHECKING:
 
 #: the singer-sdk versions this module was checked against (the pin in pyproject.toml).
 SDK_RANGE = ">=0.54.5,<0.55"
+#: where singer-sdk's "Starting incremental sync" line of a ``before_sync`` view goes: nowhere (the real sync logs it).
+_VIEW_LOGGER = logging.getLogger(f"{__name__}.before_sync")
+_VIEW_LOGGER.disabled = True
+S = t.TypeVar("S", bound=Stream)
 
 
 def write_state_now(stream: Stream) -> None:
@@ -68,6 +78,30 @@ def write_state_now(stream: Stream) -> None:
     """
     stream.state_manager.is_flushed = False
     stream._write_state_message()  # noqa: SLF001 - no public way to checkpoint mid-partition
+
+
+def before_sync(stream: S, context: Context) -> S:
+    """``stream`` as partition ``context`` will see its state once singer-sdk begins syncing it; state untouched.
+
+    When a partition's sync begins, singer-sdk writes its starting value (the
+    bookmark, or ``start_date`` when later or when there is no bookmark) into
+    the tap's state, creating the partition's entry, and ``get_starting_timestamp``
+    reads it back. This returns a shallow copy of ``stream`` whose state is a copy
+    of the stream's saved state with singer-sdk's own step done on it, so its
+    ``get_context_state`` and ``get_starting_timestamp`` (and what is computed
+    from them) answer now as they will then, while the tap's state gets no entry
+    for the partition before its sync (STATE messages stay those of a serial
+    run). Call it on the thread that writes state. Uses ``Stream._tap_state``,
+    ``Stream._state_manager``, ``StreamStateManager._logger`` and
+    ``Stream._write_starting_replication_value``.
+    """
+    view = copy.copy(stream)
+    saved = stream.tap_state.get("bookmarks", {}).get(stream.name)
+    view._tap_state = {"bookmarks": {stream.name: copy.deepcopy(saved)}} if saved is not None else {}  # noqa: SLF001
+    view._state_manager = None  # noqa: SLF001 - singer-sdk builds one over the copy
+    view.state_manager._logger = _VIEW_LOGGER  # noqa: SLF001
+    view._write_starting_replication_value(context)  # noqa: SLF001
+    return view
 
 
 def sdk_increment_state(stream: Stream, latest_record: Record, *, context: Context | None = None) -> None:
