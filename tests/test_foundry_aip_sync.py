@@ -83,13 +83,12 @@ def test_full_run_emits_every_session_and_exchange_once(sandbox):
     }
     assert_no_progress_markers(run.final_state)
 
-    # Every request said preview=true; each agent's pages were fetched back to
-    # back (no content request in between), each page of the documented size.
+    # Every request said preview=true; each agent's pages were fetched one after the other, each page of
+    # the documented size (the first contents may be read meanwhile: see the look-ahead tests below).
     api = [r for r in app.requests if r.path.startswith("/api/")]
     assert all(r.arg("preview") == "true" for r in api)
     for agent in AGENTS:
         positions = [i for i, r in enumerate(api) if r.path.endswith(f"/agents/{agent}/sessions")]
-        assert positions == list(range(positions[0], positions[0] + len(positions)))
         # every page once, then one more look at the first page (did the front move while paging?)
         assert len(positions) == math.ceil(len(app.ordered(agent)) / 40) + 1
         assert not api[positions[-1]].arg("pageToken")
@@ -347,3 +346,64 @@ def test_failure_mid_agent_keeps_that_agents_bookmark_and_the_rerun_reads_it_all
     second = {s["rid"] for s in app.ordered(SECOND_AGENT_RID)}
     assert {k[0] for k in rerun.keys("sessions")} >= second
     assert set(rerun.keys("session_exchanges")) >= expected_exchange_keys(app, second)
+
+
+# --- look-ahead with max_concurrency > 1 (the next agent listed while this one's contents are read) ------------
+
+
+def content_requests_for(app: FoundryAIPSandbox, agent_rid: str) -> list:
+    return app.requests_to(rf"/agents/{re.escape(agent_rid)}/sessions/[^/]+/content$")
+
+
+def request_index(app: FoundryAIPSandbox, request) -> int:
+    return next(i for i, r in enumerate(app.requests) if r is request)
+
+
+@pytest.mark.parametrize("workers", [1, 8])
+def test_next_agents_listing_and_first_contents_run_ahead_only_with_workers(sandbox, workers):
+    app, server = sandbox
+    app.latency_seconds = 0.005  # workers overlap for real
+    run = run_tap(TapFoundryAIP, config_for(app, server, max_concurrency=workers))
+    assert len(run.records["sessions"]) == sum(len(app.ordered(agent)) for agent in AGENTS)
+    first_listing = list_requests_for(app, DOCUMENTED_AGENT_RID)
+    assert len(first_listing) > 2  # pages, then the re-check of the first page
+    second_listing = request_index(app, list_requests_for(app, SECOND_AGENT_RID)[0])
+    first_contents = [request_index(app, r) for r in content_requests_for(app, DOCUMENTED_AGENT_RID)]
+    listing_done = request_index(app, first_listing[-1])
+    if workers == 1:  # serial: one agent after the other, a listing before its contents
+        assert second_listing > max(first_contents)
+        assert min(first_contents) > listing_done
+    else:
+        assert second_listing < max(first_contents)  # listed while the first agent's contents were read
+        assert min(first_contents) < listing_done  # contents requested while the listing paged on
+        assert sum(1 for i in first_contents if i < listing_done) <= 8 * 2  # at most the look-ahead window
+
+
+def test_next_agents_listing_error_surfaces_where_a_serial_run_raises_it(sandbox):
+    """A listing failure of the second agent, met ahead, ends the run after the first agent's records
+    and bookmark, exactly as serially (same records, same STATE messages, same error)."""
+    from tests.test_concurrency import comparable
+
+    app, server = sandbox
+    app.latency_seconds = 0.005
+    body = {"errorCode": "INTERNAL", "errorName": "Default:Internal", "errorInstanceId": "i-list", "parameters": {}}
+    outputs = []
+    for workers in (1, 8):
+        app.faults.add("status", rf"/agents/{re.escape(SECOND_AGENT_RID)}/sessions$", status=500, body=body,
+                       times=2)
+        with app.lock:
+            app.requests.clear()
+        run = run_tap(TapFoundryAIP, config_for(app, server, max_retries=1, max_concurrency=workers),
+                      expect_error=True)
+        assert run.error is not None
+        assert "i-list" in str(run.error)
+        assert len(run.records["session_exchanges"]) == sum(
+            len(app.contents[s["rid"]]) for s in app.ordered(DOCUMENTED_AGENT_RID))
+        partitions = {p["context"]["agent_rid"]: p for p in run.final_state["bookmarks"]["sessions"]["partitions"]}
+        assert partitions[DOCUMENTED_AGENT_RID]["replication_key_value"] == norm(
+            app.ordered(DOCUMENTED_AGENT_RID)[0]["metadata"]["updatedTime"])
+        failed_at = request_index(app, list_requests_for(app, SECOND_AGENT_RID)[0])
+        last_content = max(request_index(app, r) for r in content_requests_for(app, DOCUMENTED_AGENT_RID))
+        assert (failed_at < last_content) == (workers > 1)  # met ahead with workers, raised at its partition
+        outputs.append((comparable(run, None), str(run.error)))
+    assert outputs[0] == outputs[1]

@@ -18,9 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from sandboxes.base import SandboxServer
 from sandboxes.foundry_aip import DOCUMENTED_AGENT_RID, SECOND_AGENT_RID, FoundryAIPSandbox
 from sandboxes.salesloft import SalesloftSandbox
+from taps.common.concurrency import LOOKAHEAD_PER_WORKER
 from taps.foundry_aip.tap import TapFoundryAIP
 from taps.salesloft.tap import TapSalesloft
 from tests.conformance.kit import pk_merged
@@ -170,17 +173,29 @@ def test_salesloft_rows_at_the_bookmark_not_yet_emitted_still_get_their_children
     assert {r["id"] for r in run.records["conversation_extensive"]} == fetched
 
 
-def test_foundry_killed_run_repeats_at_most_the_agent_it_was_on(tmp_path: Path) -> None:
-    """Defect 10: SIGKILL while the second agent is listed; the resume neither lists nor reads the first agent
-    again (its STATE was written when the second began), and PK-merged the runs equal a clean run."""
+@pytest.mark.parametrize("workers", [1, 8])
+def test_foundry_killed_run_repeats_at_most_the_agent_it_was_on(tmp_path: Path, workers: int) -> None:
+    """Defect 10: SIGKILL once the second agent's partition began; the resume neither lists nor reads the first
+    agent again (its STATE was written when the second began), and PK-merged the runs equal a clean run.
+
+    Serially the kill comes while the second agent is listed. With workers that listing (and its first
+    ``8 * LOOKAHEAD_PER_WORKER`` contents) runs ahead, while the first agent's contents are read: the kill comes
+    at the second agent's next content request, which only its own partition makes."""
     app = FoundryAIPSandbox()
     with SandboxServer(app) as server:
-        config = {**app.demo_config(server.url), "retry_base_seconds": 0.01, "page_size": 10, "lookback_days": 0}
-        second_listing = rf"/agents/{SECOND_AGENT_RID}/sessions$"
-        killed_out, finished = _run_until_killed("taps.foundry_aip", config, None, app, second_listing, 3, tmp_path)
+        config = {**app.demo_config(server.url), "retry_base_seconds": 0.01, "page_size": 10, "lookback_days": 0,
+                  "max_concurrency": workers}
+        if workers == 1:
+            kill_at, count = rf"/agents/{SECOND_AGENT_RID}/sessions$", 3
+        else:
+            kill_at, count = rf"/agents/{SECOND_AGENT_RID}/sessions/[^/]+/content$", workers * LOOKAHEAD_PER_WORKER + 1
+        killed_out, finished = _run_until_killed("taps.foundry_aip", config, None, app, kill_at, count, tmp_path)
         assert not finished
         killed = parse_singer(killed_out)
-        assert {r["agent_rid"] for r in killed.records["sessions"]} == {DOCUMENTED_AGENT_RID}
+        first_rids = {s["rid"] for s in app.ordered(DOCUMENTED_AGENT_RID)}
+        assert {r["rid"] for r in killed.records["sessions"] if r["agent_rid"] == DOCUMENTED_AGENT_RID} == first_rids
+        if workers == 1:
+            assert {r["agent_rid"] for r in killed.records["sessions"]} == {DOCUMENTED_AGENT_RID}
         app.requests.clear()
         resumed = run_tap(TapFoundryAIP, config, state=killed.final_state)
         first_agent = [r for r in app.requests if f"/agents/{DOCUMENTED_AGENT_RID}/" in r.path]

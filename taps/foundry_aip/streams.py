@@ -15,6 +15,12 @@ about a minute. So, per agent (one state partition each):
 3. only then emit the sessions, and for each one read its content (one
    ``session_exchanges`` record per exchange).
 
+With ``max_concurrency`` above 1 the waits overlap, with the same records and
+STATE: the next agent is listed in the tap's pool while this agent's contents
+are read (its floor read from saved state without creating its STATE entry,
+its errors raised when its partition begins), and the first sessions a listing
+keeps have their content requested while the listing pages on.
+
 The bookmark is the maximum ``updated_time`` emitted; singer-sdk keeps it as a
 progress marker (the stream is unsorted) and promotes it when the agent's
 partition is complete, so an interrupted run never advances it.
@@ -22,15 +28,18 @@ partition is complete, so an interrupted run never advances it.
 
 from __future__ import annotations
 
+import functools
 import typing as t
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 from singer_sdk import StreamSchema
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import JSONPathPaginator
 from typing_extensions import override
 
-from taps.common.concurrency import PARENT_UNCHANGED, FanOutChild, FanOutParent
-from taps.common.sdk_compat import write_state_now
+from taps.common.concurrency import LOOKAHEAD_PER_WORKER, PARENT_UNCHANGED, FanOutChild, FanOutParent, Key, fan_out_of
+from taps.common.sdk_compat import before_sync, write_state_now
 from taps.common.summary import report_gap
 from taps.common.timestamps import parse_timestamp
 from taps.foundry_aip.client import (
@@ -57,6 +66,25 @@ ZERO_SESSIONS_HINT = (
 )
 
 
+@dataclass
+class Listing:
+    """One agent's listing (``SessionsStream._list_sessions``), before anything of it is emitted.
+
+    Attributes:
+        floor: the oldest ``updatedTime`` listed (``None``: every session).
+        sessions: rid -> newest version of each session kept.
+        listed: rows the endpoint returned (0: the agent has no visible sessions at all).
+        incomplete: why the listing may be incomplete (``None``: complete).
+        early: keys of the content requests started while listing (``FanOut.start``).
+    """
+
+    floor: datetime | None
+    sessions: dict[str, dict] = field(default_factory=dict)
+    listed: int = 0
+    incomplete: str | None = None
+    early: list[Key] = field(default_factory=list)
+
+
 class SessionsStream(FanOutParent, FoundryStream):
     """AIP Agent sessions, one state partition per configured agent.
 
@@ -73,8 +101,16 @@ class SessionsStream(FanOutParent, FoundryStream):
     is_sorted = False  # newest first: the bookmark is finalised per agent
     records_jsonpath = "$.data[*]"
     schema = StreamSchema(SCHEMAS)
-    #: the agent's bookmark when its partition began (``None``: first run for the agent)
-    _bookmark_at_start: str | None = None
+
+    @functools.cached_property
+    def _bookmarks_at_start(self) -> dict[str, str | None]:
+        """agent rid -> its bookmark when its partition began (``None``: first run for the agent)."""
+        return {}
+
+    @functools.cached_property
+    def _listed_ahead(self) -> dict[str, Future[Listing]]:
+        """agent rid -> its listing, started in the tap's pool while the agent before it is emitted."""
+        return {}
 
     @override
     @property
@@ -105,23 +141,73 @@ class SessionsStream(FanOutParent, FoundryStream):
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """List the agent's sessions completely, then yield them newest first.
 
+        With the pool enabled the next agent's listing starts now, in the pool
+        (``_list_next_agent``); this agent's may have been started so, by the
+        agent before.
+
         Raises:
             FatalAPIError: page tokens kept being refused after
                 ``MAX_LISTING_RESTARTS`` restarts; or any ``VendorAPIError``.
         """
         agent_rid = (context or {})["agent_rid"]
         write_state_now(self)  # the agents before this one are done: a kill from here redoes only this one
-        self._bookmark_at_start = self.get_context_state(context).get("replication_key_value")
-        floor = self.listing_floor(context)
-        sessions, listed = self._list_sessions(context, floor)
-        if listed == 0:
+        ahead = self._listed_ahead.pop(agent_rid, None)
+        listing = self._list_agent(self, context) if ahead is None else ahead.result()  # its error raised here
+        self._list_next_agent(context)
+        try:
+            yield from self._emit(listing, context)
+        finally:
+            fan_out_of(self).discard(listing.early)  # early requests of sessions not emitted
+
+    def _list_agent(self, view: SessionsStream, context: Context | None) -> Listing:
+        """The agent's listing from its floor, read through ``view`` (this stream, or ``before_sync`` of it)."""
+        self._bookmarks_at_start[(context or {})["agent_rid"]] = \
+            view.get_context_state(context).get("replication_key_value")
+        floor = view.listing_floor(context)
+        return self._list_sessions(context, floor)
+
+    def _list_next_agent(self, context: Context | None) -> None:
+        """Start the listing of the agent after ``context``'s in the tap's pool (nothing when serial).
+
+        Its saved state is copied now, on the thread that writes state
+        (``before_sync``: no STATE entry before its partition begins, and
+        nothing writes that partition until then); its bookmark and floor are
+        read from that copy by ``_list_agent``, the same code as serially. Any
+        error is kept in the future and raised when its partition begins.
+        """
+        partitions = self.partitions
+        index = partitions.index({"agent_rid": (context or {})["agent_rid"]})
+        fan_out = fan_out_of(self)
+        if not fan_out.enabled or index + 1 == len(partitions):
+            return
+        following = partitions[index + 1]
+        future: Future[Listing]
+        try:
+            view = before_sync(self, following)
+            future = fan_out.submit(functools.partial(self._list_agent, view, following))
+        except Exception as exc:  # noqa: BLE001 - raised when that agent's partition begins
+            future = Future()
+            future.set_exception(exc)
+        self._listed_ahead[following["agent_rid"]] = future
+
+    def _emit(self, listing: Listing, context: Context | None) -> t.Iterator[dict]:
+        """Log the listing's outcome, then yield its sessions newest first, their contents fetched ahead."""
+        agent_rid = (context or {})["agent_rid"]
+        if listing.incomplete is not None:
+            self.logger.error("Listing of agent %s may be INCOMPLETE: %s", agent_rid, listing.incomplete)
+            report_gap(self, f"sessions of agent {agent_rid} updated during the listing", "error", listing.incomplete)
+        if listing.listed == 0:
             self.logger.warning("Foundry listed no sessions at all for agent %s. %s", agent_rid, ZERO_SESSIONS_HINT)
-        self.logger.info("Agent %s: %d sessions updated since %s", agent_rid, len(sessions),
-                         bookmark_time(floor) if floor else "the beginning")
-        newest_first = sorted(sessions.values(), key=lambda s: (s.get("updated_time") or "", s["rid"]), reverse=True)
+        self.logger.info("Agent %s: %d sessions updated since %s", agent_rid, len(listing.sessions),
+                         bookmark_time(listing.floor) if listing.floor else "the beginning")
+        newest_first = sorted(listing.sessions.values(), key=lambda s: (s.get("updated_time") or "", s["rid"]),
+                              reverse=True)
+        if listing.early:
+            emitted = {key for record in newest_first for key, _work in self.child_jobs(record, context)}
+            fan_out_of(self).discard(key for key in listing.early if key not in emitted)
         yield from self.fan_out_ahead(newest_first, context)
 
-    def _list_sessions(self, context: Context | None, floor: datetime | None) -> tuple[dict[str, dict], int]:
+    def _list_sessions(self, context: Context | None, floor: datetime | None) -> Listing:
         """List until below ``floor``; re-list, bounded, when the front moved while paging.
 
         Page tokens are offsets into the live "most recently updated first"
@@ -131,48 +217,55 @@ class SessionsStream(FanOutParent, FoundryStream):
         front (newest ``updatedTime`` and rid) changed, the sessions updated since
         the pass began (newer than its front) are listed again, up to
         ``MAX_RELISTS`` times. If the front still moves, the listing may be
-        incomplete: that is logged as an error naming the agent and reported as
-        a gap (those sessions come with the next run, being newer).
+        incomplete: ``Listing.incomplete`` says why (logged as an error naming
+        the agent and reported as a gap when the partition is emitted; those
+        sessions come with the next run, being newer).
 
-        Returns:
-            rid -> newest version of each session at or above ``floor``, and how
-            many rows the endpoint returned in total (0 means the agent has no
-            visible sessions at all).
+        With the pool enabled, the first sessions kept (up to the look-ahead
+        window) have their content requested at once (``Listing.early``); on an
+        error those requests are discarded.
         """
+        listing = Listing(floor)
+        try:
+            self._fill(listing, context)
+        except BaseException:
+            fan_out_of(self).discard(listing.early)
+            raise
+        return listing
+
+    def _fill(self, listing: Listing, context: Context | None) -> None:
+        """``_list_sessions``' passes, into ``listing``."""
         agent_rid = (context or {}).get("agent_rid")
         page_size = self.settings.page_size
-        kept: dict[str, dict] = {}
-        listed = 0
-        pass_floor = bookmark_time(floor) if floor is not None else None
+        pass_floor = bookmark_time(listing.floor) if listing.floor is not None else None
         for relist in range(MAX_RELISTS + 1):
-            front, rows = self._list_pass(context, pass_floor, kept)
-            listed += rows
+            front, rows = self._list_pass(context, pass_floor, listing)
+            listing.listed += rows
             if rows <= page_size:
-                return kept, listed  # one request: nothing can shift inside it
+                return  # one request: nothing can shift inside it
             now = self._front(context)
             if now == front:
-                return kept, listed
+                return
             if relist == MAX_RELISTS or front is None:
                 break
             self.logger.info("Agent %s: sessions were updated while listing (the newest went from %s to %s); "
                              "listing again those updated since %s (re-list %d of %d)", agent_rid,
                              front[0], now and now[0], front[0], relist + 1, MAX_RELISTS)
             pass_floor = max(pass_floor or "", front[0] or "") or None
-        detail = (f"sessions of agent {agent_rid} kept being updated while they were listed ({MAX_RELISTS} re-lists): "
-                  "Foundry's offset page tokens shift, so sessions updated during this run may be missing from it; "
-                  "they are newer than this run's bookmark and come with the next run")
-        self.logger.error("Listing of agent %s may be INCOMPLETE: %s", agent_rid, detail)
-        report_gap(self, f"sessions of agent {agent_rid} updated during the listing", "error", detail)
+        listing.incomplete = (
+            f"sessions of agent {agent_rid} kept being updated while they were listed ({MAX_RELISTS} re-lists): "
+            "Foundry's offset page tokens shift, so sessions updated during this run may be missing from it; "
+            "they are newer than this run's bookmark and come with the next run")
         # Keep the bookmark below every session this run may have missed (they were all updated after the
         # last pass's front): sessions newer than that front wait for the next run too.
         cut = front[0] if front is not None else None
         if cut is not None:
-            kept = {rid: row for rid, row in kept.items() if (row.get("updated_time") or "") <= cut}
-        return kept, listed
+            listing.sessions = {rid: row for rid, row in listing.sessions.items()
+                                if (row.get("updated_time") or "") <= cut}
 
     def _list_pass(self, context: Context | None, floor: str | None,
-                   kept: dict[str, dict]) -> tuple[tuple[str | None, str] | None, int]:
-        """One listing from the first page until below ``floor`` (a bookmark-form time), merged into ``kept``.
+                   listing: Listing) -> tuple[tuple[str | None, str] | None, int]:
+        """One listing from the first page until below ``floor`` (a bookmark-form time), merged into ``listing``.
 
         A refused page token restarts the pass (up to ``MAX_LISTING_RESTARTS``).
 
@@ -183,6 +276,9 @@ class SessionsStream(FanOutParent, FoundryStream):
         Raises:
             FatalAPIError: page tokens kept being refused.
         """
+        kept = listing.sessions
+        fan_out = fan_out_of(self)
+        early = fan_out.max_workers * LOOKAHEAD_PER_WORKER if fan_out.enabled and self.fan_out_children else 0
         for attempt in range(MAX_LISTING_RESTARTS + 1):
             front: tuple[str | None, str] | None = None
             rows = 0
@@ -198,6 +294,8 @@ class SessionsStream(FanOutParent, FoundryStream):
                     previous = kept.get(record["rid"])
                     if previous is None or (updated or "") >= (previous.get("updated_time") or ""):
                         kept[record["rid"]] = record
+                        if len(listing.early) < early:
+                            listing.early += fan_out.start(self.child_jobs(record, context))
                 return front, rows
             except PageTokenRejected as exc:
                 self.logger.warning(
@@ -241,7 +339,7 @@ class SessionsStream(FanOutParent, FoundryStream):
             "session_rid": record["rid"],
             "session_updated_time": record.get("updated_time"),
         }
-        start = self._bookmark_at_start
+        start = self._bookmarks_at_start.get(record["agent_rid"])
         updated = record.get("updated_time")
         if start and updated and updated <= start:
             child[PARENT_UNCHANGED] = True

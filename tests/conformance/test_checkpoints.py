@@ -25,9 +25,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from sandboxes.base import SandboxServer
 from sandboxes.foundry_aip import DOCUMENTED_AGENT_RID, SECOND_AGENT_RID, FoundryAIPSandbox
 from sandboxes.salesloft import SalesloftSandbox
+from taps.common.concurrency import LOOKAHEAD_PER_WORKER
 from taps.foundry_aip.tap import TapFoundryAIP
 from taps.salesloft.tap import TapSalesloft
 from tests.conformance.kit import FAST, pk_merged
@@ -87,12 +90,24 @@ def test_salesloft_kill_repeats_at_most_one_keyset_page(tmp_path: Path) -> None:
         assert merged.get(stream) == keys, stream
 
 
-def test_foundry_kill_repeats_at_most_the_agent_it_was_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 8])
+def test_foundry_kill_repeats_at_most_the_agent_it_was_on(tmp_path: Path, workers: int) -> None:
+    """Killed once the second agent's partition began: serially while it is listed; with workers (its listing
+    and first ``LOOKAHEAD_PER_WORKER`` contents per worker run ahead, during the first agent's contents) at its
+    next content request, which only its own partition makes."""
     app = FoundryAIPSandbox()
     with SandboxServer(app) as server:
-        config = {**app.demo_config(server.url), **FAST, "page_size": 10, "lookback_days": 0}
-        killed = _killed_after("taps.foundry_aip", config, app, rf"/agents/{SECOND_AGENT_RID}/sessions$", 3, tmp_path)
-        assert {r["agent_rid"] for r in killed.records["sessions"]} == {DOCUMENTED_AGENT_RID}
+        config = {**app.demo_config(server.url), **FAST, "page_size": 10, "lookback_days": 0,
+                  "max_concurrency": workers}
+        if workers == 1:
+            kill_at, count = rf"/agents/{SECOND_AGENT_RID}/sessions$", 3
+        else:
+            kill_at, count = rf"/agents/{SECOND_AGENT_RID}/sessions/[^/]+/content$", workers * LOOKAHEAD_PER_WORKER + 1
+        killed = _killed_after("taps.foundry_aip", config, app, kill_at, count, tmp_path)
+        first_rids = {s["rid"] for s in app.ordered(DOCUMENTED_AGENT_RID)}
+        assert {r["rid"] for r in killed.records["sessions"] if r["agent_rid"] == DOCUMENTED_AGENT_RID} == first_rids
+        if workers == 1:
+            assert {r["agent_rid"] for r in killed.records["sessions"]} == {DOCUMENTED_AGENT_RID}
         app.requests.clear()
         resumed = run_tap(TapFoundryAIP, config, state=killed.final_state)
         first_agent = [r for r in app.requests if f"/agents/{DOCUMENTED_AGENT_RID}/" in r.path]
