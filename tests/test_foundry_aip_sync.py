@@ -19,6 +19,7 @@ from sandboxes.foundry_aip import (
     SECOND_AGENT_RID,
     FoundryAIPSandbox,
 )
+from taps.common.concurrency import LOOKAHEAD_PER_WORKER
 from taps.common.timestamps import parse_timestamp
 from taps.foundry_aip.client import bookmark_time
 from taps.foundry_aip.tap import TapFoundryAIP
@@ -376,7 +377,7 @@ def test_next_agents_listing_and_first_contents_run_ahead_only_with_workers(sand
     else:
         assert second_listing < max(first_contents)  # listed while the first agent's contents were read
         assert min(first_contents) < listing_done  # contents requested while the listing paged on
-        assert sum(1 for i in first_contents if i < listing_done) <= 8 * 2  # at most the look-ahead window
+        assert sum(1 for i in first_contents if i < listing_done) <= 8 * LOOKAHEAD_PER_WORKER  # the look-ahead window
 
 
 def test_next_agents_listing_error_surfaces_where_a_serial_run_raises_it(sandbox):

@@ -41,8 +41,11 @@ DEFAULT_MAX_CONCURRENCY = 8
 #: child-context key a parent sets to True when the record was archived unchanged, children included,
 #: by an earlier run (request economy: the child is not requested again; see ``FanOutChild.should_fetch``).
 PARENT_UNCHANGED = "parent_unchanged"
-#: parents read ahead per worker, so the pool stays busy while the main thread emits.
-LOOKAHEAD_PER_WORKER = 2
+#: parents read ahead per worker, so the pool stays busy while the main thread emits (and, for Foundry, while
+#: a listing pages on: its first ``max_workers * LOOKAHEAD_PER_WORKER`` sessions' contents start at once).
+#: 4 rather than 2: P1 Foundry 5.84-6.06x -> 6.16-6.21x (interleaved, quiet machine); up to 32 children's
+#: results (records, not files: those are on disk) wait in memory at the default concurrency.
+LOOKAHEAD_PER_WORKER = 4
 
 T = t.TypeVar("T")
 #: a child partition's key (``context_key``).
