@@ -28,9 +28,17 @@ class Clock:
         return self._time() + self.offset
 
 
-def make_server(**options: t.Any) -> SandboxServer:
+class KnovvuServer(SandboxServer):
+    """A ``SandboxServer`` of a ``KnovvuSandbox``: ``app`` typed as the emulator the tests read."""
+
+    app: KnovvuSandbox
+
+
+def make_server(**options: t.Any) -> KnovvuServer:
     """A started sandbox server on a free port."""
-    return SandboxServer(KnovvuSandbox(**options)).start()
+    server = KnovvuServer(KnovvuSandbox(**options))
+    server.start()
+    return server
 
 
 def config_for(server: SandboxServer, storage: Path, **extra: t.Any) -> dict:

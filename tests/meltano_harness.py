@@ -95,4 +95,5 @@ def table_counts(db: Path) -> dict[str, int]:
         tables = con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2"
         ).fetchall()
-        return {f"{s}.{n}": con.execute(f'SELECT count(*) FROM "{s}"."{n}"').fetchone()[0] for s, n in tables}  # noqa: S608
+        return {f"{s}.{n}": t.cast("tuple[int]", con.execute(f'SELECT count(*) FROM "{s}"."{n}"').fetchone())[0]  # noqa: S608
+                for s, n in tables}

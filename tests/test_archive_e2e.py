@@ -117,7 +117,8 @@ def test_every_source_reconciles_with_its_raw_tables(warehouse: dict[str, t.Any]
     """Counts per source computed here from the raw tap tables equal the archive's."""
     db = warehouse["db"]
     # Zoom: the parsed history files; a conversation may sit in two files (window boundary)
-    zoom_conv, zoom_msgs = set(), set()
+    zoom_conv: set[tuple[str, str]] = set()
+    zoom_msgs: set[tuple[str, str, int]] = set()
     for user_id, content in query(db, "SELECT user_id, content FROM tap_zoom_aic.conversation_histories"):
         for conv in json.loads(content)["conversations"]:
             zoom_conv.add((user_id, conv["conversation_id"]))
@@ -289,7 +290,9 @@ def test_vcon_export_names_a_missing_stored_file(warehouse: dict[str, t.Any]) ->
     shutil.copy(warehouse["db"], copy)
     gone = "file:///nonexistent/archive/lost-recording.opus"
     with duckdb.connect(str(copy)) as con:
-        key = con.execute("SELECT min(media_key) FROM archive.media_files WHERE kind = 'recording'").fetchone()[0]
+        row = con.execute("SELECT min(media_key) FROM archive.media_files WHERE kind = 'recording'").fetchone()
+        assert row is not None
+        key = row[0]
         con.execute("UPDATE archive.media_files SET storage_uri = ? WHERE media_key = ?", [gone, key])
     out = warehouse["tmp"] / "vcon-missing"
     proc = export(copy, out)

@@ -160,6 +160,7 @@ def test_client_credentials_one_token_renewed_before_expiry_and_once_on_401() ->
         auth = ClientCredentialsAuthenticator(token_url=server.url, client_id="id", client_secret="sec", vendor="V",
                                               renew_before_seconds=300)
         _authenticate(auth)
+        assert auth._minted_at is not None
         auth._minted_at -= 101  # more than half the 200 s lifetime has passed
         _authenticate(auth)
         assert short.issued == 2

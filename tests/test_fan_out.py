@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -21,7 +22,7 @@ def test_start_all_runs_jobs_at_once_and_keeps_their_order() -> None:
         return n
 
     try:
-        futures = fan_out.start_all([lambda n=n: job(n) for n in range(4)])
+        futures = fan_out.start_all([functools.partial(job, n) for n in range(4)])
         assert [f.result(timeout=5) for f in futures] == [0, 1, 2, 3]
     finally:
         fan_out.shutdown()
@@ -37,7 +38,7 @@ def test_start_all_serial_runs_inline_and_stops_at_the_first_failure() -> None:
             raise ValueError("file 1 did not download intact")
         return n
 
-    futures = fan_out.start_all([lambda n=n: job(n) for n in range(4)])
+    futures = fan_out.start_all([functools.partial(job, n) for n in range(4)])
     assert ran == [0, 1]  # ran in this thread, before start_all returned; jobs 2 and 3 never ran
     assert futures[0].result() == 0
     with pytest.raises(ValueError, match="file 1"):
@@ -65,7 +66,7 @@ def test_start_keeps_work_already_pending_under_a_key_and_ahead_reuses_it() -> N
     try:
         assert fan_out.start([(("k", 1), lambda: work("early"))]) == [("k", 1)]
         fan_out.start([(("k", 1), lambda: work("again"))])  # pending: kept, not resubmitted
-        items = list(fan_out.ahead([1, 2], lambda n: [(("k", n), lambda n=n: work(f"ahead {n}"))]))
+        items = list(fan_out.ahead([1, 2], lambda n: [(("k", n), functools.partial(work, f"ahead {n}"))]))
         assert items == [1, 2]
         results = {n: fan_out.take(("k", n)).result(timeout=5) for n in (1, 2)}  # type: ignore[union-attr]
         assert results == {1: "early", 2: "ahead 2"}

@@ -123,7 +123,7 @@ def test_links_expiring_together_are_renewed_once_by_the_main_thread(tmp_path: P
     manifest for that day (fetched by the main thread), every hour fetched with a fresh link, nothing lost."""
     srv = SandboxServer(FirstDayLinksExpire(downloads_per_hour=BIG)).start()
     try:
-        app = srv.app
+        app = t.cast(FirstDayLinksExpire, srv.app)
         app.latency_seconds = LATENCY_SECONDS
         run = run_tap(TapKnovvu, config_for(srv, tmp_path / "store", max_concurrency=8))
         assert run.error is None

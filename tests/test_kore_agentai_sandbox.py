@@ -44,7 +44,7 @@ def busiest_day(app: KoreAgentAISandbox) -> tuple[date, int]:
     first = app.last_day - timedelta(days=29)
     counts = {first + timedelta(days=i): len(app.conversations_between(first + timedelta(days=i), first + timedelta(days=i)))
               for i in range(30)}
-    day = max(counts, key=counts.get)
+    day = max(counts, key=counts.__getitem__)
     return day, counts[day]
 
 

@@ -33,6 +33,9 @@ from taps.common.sdk_compat import LeanRecords
 from tests.conformance.kit import KITS
 from tests.helpers import parse_singer, run_tap
 
+if t.TYPE_CHECKING:
+    from singer_sdk.singerlib import SelectionMask
+
 
 @pytest.mark.parametrize("kit_name", sorted(KITS))
 def test_every_tap_writes_the_records_singer_sdk_would(kit_name: str, tmp_path: Path,
@@ -148,7 +151,7 @@ def test_conformed_as_is_says_yes_only_when_singer_sdk_changes_nothing(additiona
         th.Property("blob", th.ObjectType()),
     ).to_dict()
     schema["additionalProperties"] = additional
-    plan = RecordPlan.of(schema, {(): True})
+    plan = RecordPlan.of(schema, t.cast("SelectionMask", {(): True}))
     keys = ["ok", "score", "name", "blob", "undeclared"]
     records = [{key: value} for key in keys for value in VALUES]
     records += [{"ok": a, "score": b} for a in VALUES for b in VALUES]

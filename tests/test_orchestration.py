@@ -49,7 +49,8 @@ def layout(**changes: t.Any) -> Layout:
 
 
 def asset_of(defs: dg.Definitions, name: str) -> dg.AssetsDefinition:
-    return next(a for a in defs.assets if a.key.path[-1] == name)
+    assets = t.cast("list[dg.AssetsDefinition]", defs.assets)  # build_definitions gives AssetsDefinitions
+    return next(a for a in assets if a.key.path[-1] == name)
 
 
 def resource(tmp_path: Path, env: dict[str, str]) -> MeltanoResource:
@@ -101,9 +102,9 @@ def test_every_partition_has_its_own_state_id() -> None:
             assert source.tap_env("2026-01-05") == {"TAP_KNOVVU_START_DATE": "2026-01-05T00:00:00Z",
                                                     "TAP_KNOVVU_END_DATE": "2026-01-05T23:59:59Z"}
         if source.name == "kore":
-            first = date.fromisoformat(keys[0])
+            first = date.fromisoformat(t.cast(str, keys[0]))
             assert first == date(2025, 10, 1)
-            assert all((date.fromisoformat(b) - date.fromisoformat(a)).days == 7 for a, b in itertools.pairwise(keys))
+            assert all((date.fromisoformat(b) - date.fromisoformat(a)).days == 7 for a, b in itertools.pairwise(t.cast("list[str]", keys)))
             assert source.tap_env(keys[0])["TAP_KORE_AGENTAI_END_DATE"] == "2025-10-07T23:59:59Z"
         if source.name == "foundry":
             assert keys == list(lay.foundry_agent_rids)
@@ -163,9 +164,10 @@ def test_four_zoom_shards_in_parallel_load_what_one_serial_run_loads(tmp_path: P
                                 extra_env={**env, "TAP_ZOOM_AIC_STORAGE_URL": str(tmp_path / "serial")},
                                 ).run("tap-zoom-aic", "serial", {})
     assert all(r.success for r in results)
-    shard_dbs = [Path(r.get_asset_materialization_events()[0].materialization.metadata["warehouse"].value)
+    shard_dbs = [Path(t.cast(str, r.get_asset_materialization_events()[0].materialization.metadata["warehouse"].value))
                  for r in results]
     assert len(set(shard_dbs)) == 4
+    assert serial.warehouse is not None
     serial_counts = table_counts(serial.warehouse)
     summed = {k: sum(table_counts(db).get(k, 0) for db in shard_dbs) for k in serial_counts}
     assert summed == serial_counts
@@ -228,7 +230,7 @@ def freshness(instance: dg.DagsterInstance, lay: Layout) -> dict[str, tuple[bool
     """Run the ``freshness_checks`` job in-process: asset -> (passed, stale or pending partitions)."""
     job = build_definitions(lay, MeltanoResource(), FAST_RETRY).resolve_job_def("freshness_checks")
     result = job.execute_in_process(instance=instance)
-    out = {}
+    out: dict[str, tuple[bool, t.Any]] = {}
     for evaluation in result.get_asset_check_evaluations():
         listed = evaluation.metadata.get("stale_partitions") or evaluation.metadata.get("pending_days")
         out[evaluation.asset_key.path[-1]] = (evaluation.passed, listed.value if listed else None)
@@ -264,7 +266,7 @@ def test_a_failing_partition_is_retried_alone(foundry: FoundryPartitions) -> Non
     assert first_pages(app, FOUNDRY_A) == 2
     assert first_pages(app, FOUNDRY_B) == 1
     assert freshness(instance, layout(foundry_agent_rids=(FOUNDRY_A, FOUNDRY_B)))["tap_foundry_aip"] == (True, [])
-    db = Path(results[FOUNDRY_A].get_asset_materialization_events()[0].materialization.metadata["warehouse"].value)
+    db = Path(t.cast(str, results[FOUNDRY_A].get_asset_materialization_events()[0].materialization.metadata["warehouse"].value))
     loaded = {r[0] for r in table_rows(db, "tap_foundry_aip", "sessions", ["rid"])}
     assert loaded == set(app.sessions[FOUNDRY_A])
 
@@ -286,7 +288,7 @@ def test_a_partition_that_keeps_failing_is_rerun_alone_later(foundry: FoundryPar
     assert instance.get_materialized_partitions(foundry.asset.key) == {FOUNDRY_A, FOUNDRY_B}
     state_a = stored_state(tmp_path, f"dev:tap-foundry-aip-to-target-duckdb:{FOUNDRY_A}")
     assert state_a != state_b
-    db = Path(rerun.get_asset_materialization_events()[0].materialization.metadata["warehouse"].value)
+    db = Path(t.cast(str, rerun.get_asset_materialization_events()[0].materialization.metadata["warehouse"].value))
     assert {r[0] for r in table_rows(db, "tap_foundry_aip", "sessions", ["rid"])} == set(app.sessions[FOUNDRY_A])
 
 
@@ -306,7 +308,7 @@ def test_a_knovvu_day_partition_archives_that_day_and_is_marked_complete(tmp_pat
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["complete"].value is True
     assert meta["lost"].value is False
-    db = Path(meta["warehouse"].value)
+    db = Path(t.cast(str, meta["warehouse"].value))
     assert {str(r[0]) for r in table_rows(db, "tap_knovvu", "daily_recording_manifests", ["date"])} == {day}
     files = {(str(d), h, s, f) for d, h, s, f in
              table_rows(db, "tap_knovvu", "recording_files", ["date", "hour", "sessionid", "filename"])}

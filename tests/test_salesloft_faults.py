@@ -8,6 +8,7 @@ import pytest
 
 from sandboxes.base import SandboxServer
 from sandboxes.salesloft import SalesloftSandbox
+from taps.common.auth import ClientCredentialsAuthenticator
 from taps.salesloft import ratelimit
 from taps.salesloft.tap import TapSalesloft
 from tests.helpers import catalog_for, run_tap, run_tap_cli
@@ -86,7 +87,7 @@ def test_expired_oauth_token_is_reminted_once(sandbox) -> None:
                 app.expire_tokens()
         return original(request)
 
-    app.handle = handle  # type: ignore[method-assign]
+    app.handle = handle
     config = oauth_config(app, server)
     tap = TapSalesloft(config=config, catalog=catalog_for(TapSalesloft, config, {"conversation_extensive": False}))
     import contextlib
@@ -99,7 +100,7 @@ def test_expired_oauth_token_is_reminted_once(sandbox) -> None:
         tap.sync_all()
     run = parse_singer(out.getvalue())
     assert_complete(app, run)
-    assert tap.authenticator.tokens_minted == 2
+    assert t.cast(ClientCredentialsAuthenticator, tap.authenticator).tokens_minted == 2
     assert len(app.requests_to("^/oauth/token$")) == 2
 
 

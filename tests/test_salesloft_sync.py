@@ -83,9 +83,10 @@ def test_state_is_checkpointed_and_never_ahead_of_records(sandbox) -> None:
     emitted = [parse_timestamp(r["updated_at"]) for r in run.records["conversations"]]
     # the bookmark never passes the newest record emitted before the STATE message
     stream_order = _interleave(run.stdout, "conversations")
-    newest_so_far = None
+    newest_so_far: datetime | None = None
     for kind, value in stream_order:
         if kind == "RECORD":
+            assert value is not None  # a record's updated_at
             newest_so_far = max(newest_so_far or value, value)
         elif value is not None:
             assert newest_so_far is not None and value <= newest_so_far
@@ -158,7 +159,7 @@ def test_rows_updated_during_the_run_are_not_lost(sandbox) -> None:
                 app.touch(victims)
         return original(request)
 
-    app.handle = handle  # type: ignore[method-assign]
+    app.handle = handle
     config = config_for(app, server)
     run = run_tap(TapSalesloft, config, catalog=catalog_for(TapSalesloft, config, NO_EXTENSIVE))
     emitted = [r["id"] for r in run.records["conversations"]]

@@ -70,7 +70,7 @@ def test_zero_retry_base_means_no_wait() -> None:
 
 def test_run_start() -> None:
     start = datetime(2026, 1, 10, tzinfo=timezone.utc)
-    http = {"request_timeout": 60, "max_retries": 5, "retry_base_seconds": 1.0, "clock_margin_seconds": 60}
+    http: dict[str, t.Any] = {"request_timeout": 60, "max_retries": 5, "retry_base_seconds": 1.0, "clock_margin_seconds": 60}
     settings = TapSettings(start_date=start, lookback_days=3, **http)
     assert settings.run_start(None) == start
     bookmark = datetime(2026, 2, 1, 5, tzinfo=timezone(timedelta(hours=2)))
@@ -92,6 +92,7 @@ def _config_reads(tree: ast.AST) -> t.Iterator[tuple[int, str]]:
         read = (isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.value, ast.Name)
                 and node.value.id == "config")  # config.get(...), config[...]
         if mapping or read:
+            assert isinstance(node, (ast.Attribute, ast.Subscript))
             yield node.lineno, function
         stack.extend((child, function) for child in ast.iter_child_nodes(node))
 

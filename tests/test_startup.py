@@ -79,7 +79,7 @@ def test_the_entry_point_imports_with_the_collector_paused_and_runs_the_cli_with
     monkeypatch.syspath_prepend(str(tmp_path))
     assert gc.isenabled()
     run_tap_cli("fake_tap_module:FakeTap")
-    import fake_tap_module  # type: ignore[import-not-found]
+    import fake_tap_module
 
     assert fake_tap_module.SEEN == {"import": False, "cli": True}
     assert gc.isenabled()

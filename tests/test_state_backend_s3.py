@@ -64,6 +64,7 @@ def _records(folder: Path, stream: str) -> list[dict]:
         if not found or not found[0]:
             return []
         cur = con.execute(f'SELECT * FROM tap_zoom_aic."{stream}"')  # noqa: S608 - test-owned identifier
+        assert cur.description is not None
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     return [{k: v.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(v, datetime) else v for k, v in row.items()}
@@ -72,7 +73,7 @@ def _records(folder: Path, stream: str) -> list[dict]:
 
 def _conversations(histories: list[dict]) -> set[tuple]:
     """(user_id, conversation_id, message count) of every conversation in the history files' content."""
-    found = set()
+    found: set[tuple] = set()
     for record in histories:
         content = record["content"]
         content = json.loads(content) if isinstance(content, str) else content

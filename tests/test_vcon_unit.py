@@ -54,8 +54,10 @@ def test_check_file_hashes_and_detects_a_changed_file(tmp_path: Path) -> None:
     assert good.problem is None
     assert good.sha512 == base64.urlsafe_b64encode(hashlib.sha512(path.read_bytes()).digest()).decode().rstrip("=")
     changed = check_file(path.as_uri(), "0" * 64)
+    assert changed.problem is not None
     assert changed.sha512 is None and "changed since it was archived" in changed.problem
     missing = check_file((tmp_path / "gone.opus").as_uri(), "0" * 64)
+    assert missing.problem is not None
     assert missing.sha512 is None and "cannot read" in missing.problem
 
 

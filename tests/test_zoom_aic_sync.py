@@ -18,6 +18,7 @@ import pytest
 
 from sandboxes.base import SandboxServer
 from sandboxes.zoom_aic import DOCUMENTED_ARCHIVE, ZoomAICSandbox, parse_strict
+from taps.common.auth import ClientCredentialsAuthenticator
 from taps.common.storage import open_url
 from taps.zoom_aic.tap import TapZoomAIC
 from tests.helpers import TapRun, catalog_for, parse_singer, run_tap, run_tap_cli
@@ -122,7 +123,9 @@ def test_full_run_emits_everything_once_with_matching_files(app: ZoomAICSandbox,
     assert token_calls[0].headers["authorization"].startswith("Basic ")
     # every archive request uses the one date-time form and stays within 30 days
     for req in app.requests_to(r"/conversation_archive$"):
-        lo, hi = parse_strict(req.arg("from")), parse_strict(req.arg("to"))
+        frm, to = req.arg("from"), req.arg("to")
+        assert frm is not None and to is not None
+        lo, hi = parse_strict(frm), parse_strict(to)
         assert (hi - lo).days <= 30
 
 
@@ -239,7 +242,7 @@ def test_expired_token_is_reminted_once(app: ZoomAICSandbox, config: dict) -> No
     with contextlib.redirect_stdout(io.StringIO()) as out:
         tap.sync_all()
     run = parse_singer(out.getvalue())
-    assert tap.authenticator.tokens_minted == 2
+    assert t.cast(ClientCredentialsAuthenticator, tap.authenticator).tokens_minted == 2
     assert app.tokens_issued == 2
     assert_complete(app, [run])
 

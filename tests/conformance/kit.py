@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
+from singer_sdk import Tap
 
 from sandboxes.base import SandboxServer
 from tests.helpers import TapRun
@@ -67,7 +68,7 @@ class TapKit:
     answers: dict[str, Answer] = field(default_factory=dict)
     api_url_suffix: str = ""
 
-    def load_class(self) -> type:
+    def load_class(self) -> type[Tap]:
         """The tap class."""
         import importlib
 

@@ -34,12 +34,17 @@ def _base_config(kit_name: str, tmp: Path) -> tuple[dict, t.Any]:
     return kit.config(app, "http://127.0.0.1:9", tmp), kit
 
 
+def _dropping(name: str) -> t.Callable[[dict], None]:
+    """A config breaker that drops ``name``."""
+    return lambda c: c.pop(name, None)
+
+
 def _cases(kit_name: str) -> list[tuple[str, str, t.Callable[[dict], None]]]:
     """(case id, the setting the message must name, how to break the config)."""
     kit = KITS[kit_name]
     required = kit.load_class().config_jsonschema.get("required", [])
     cases: list[tuple[str, str, t.Callable[[dict], None]]] = [
-        (f"missing-{name}", name, lambda c, n=name: c.pop(n, None)) for name in required
+        (f"missing-{name}", name, _dropping(name)) for name in required
     ]
     cases += [
         ("wrong-type", "request_timeout", lambda c: c.update(request_timeout="soon")),

@@ -10,12 +10,16 @@ margin gets it (Kore.ai and Knovvu read the same ``VendorClock.safe_today``).
 from __future__ import annotations
 
 import json
+import typing as t
 from datetime import timedelta
 from pathlib import Path
 
 from taps.common.timestamps import parse_timestamp
 from tests.conformance.kit import KITS
 from tests.helpers import TapRun, run_tap
+
+if t.TYPE_CHECKING:
+    from sandboxes.zoom_aic import ZoomAICSandbox
 
 HOUR = 3600
 
@@ -34,7 +38,7 @@ def test_zoom_clock_margin_holds_the_bookmark_back(tmp_path: Path) -> None:
     kit = KITS["zoom_aic"]
     tap_class = kit.load_class()
     with kit.serve() as server:
-        app = server.app
+        app = t.cast("ZoomAICSandbox", server.app)
         app.clock.set_offset(-600)
         user_id = next(u["id"] for u in app.users if u["id"] in app.conversations)
         recent = app.clock.now().replace(microsecond=0) - timedelta(minutes=30)

@@ -29,6 +29,10 @@ import pytest
 from tests.conformance.kit import KITS, archive_view
 from tests.helpers import TapRun, run_tap
 
+if t.TYPE_CHECKING:
+    from sandboxes.knovvu import KnovvuSandbox
+    from sandboxes.zoom_aic import ZoomAICSandbox
+
 KORE_EXPIRED = {"msg": "Invalid SDK credentials", "code": 4002}
 
 
@@ -89,7 +93,7 @@ def test_knovvu_corrupt_zip_names_the_hour_keeps_it_open_and_the_next_run_gets_i
     kit = KITS["knovvu"]
     clean = _clean("knovvu", tmp_path / "clean")
     with kit.serve() as server:
-        app = server.app
+        app = t.cast("KnovvuSandbox", server.app)
         day, hour = app.documented_day, "02"
         app.corrupt_hours.add((day, hour))
         config = kit.config(app, server.url, tmp_path / "run")
@@ -109,7 +113,7 @@ def test_knovvu_zip_slip_entry_is_never_written_and_named_as_lost(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     kit = KITS["knovvu"]
     with kit.serve() as server:
-        app = server.app
+        app = t.cast("KnovvuSandbox", server.app)
         day, hour = app.documented_day, "02"
         app.zip_slip_hours.add((day, hour))
         root = tmp_path / "a" / "b"
@@ -185,7 +189,7 @@ def test_knovvu_zip_get_429_is_learned_and_nothing_is_lost(tmp_path: Path) -> No
         for _ in range(6):  # each run downloads what the learned budget allows
             state_bookmark = state["bookmarks"]["daily_recording_manifests"]
             if not state_bookmark["incomplete_days"] and \
-                    state_bookmark.get("replication_key_value") == server.app.documented_day:
+                    state_bookmark.get("replication_key_value") == t.cast("KnovvuSandbox", server.app).documented_day:
                 break
             for key in ("recent_manifest_calls", "recent_zip_gets"):  # an hour has passed
                 state_bookmark[key] = [s - 3601 for s in state_bookmark.get(key, [])]
@@ -199,7 +203,7 @@ def test_zoom_daily_limit_stops_cleanly_and_the_next_run_completes(
     kit = KITS["zoom_aic"]
     clean = _clean("zoom_aic", tmp_path / "clean")
     with kit.serve() as server:
-        app = server.app
+        app = t.cast("ZoomAICSandbox", server.app)
         config = kit.config(app, server.url, tmp_path / "run")
         app.daily_limit_after(12)
         with caplog.at_level(logging.WARNING):

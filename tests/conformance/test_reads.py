@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import typing as t
 from pathlib import Path
 
 import pytest
 
 from tests.conformance.kit import KITS, assert_records_match_schemas, pk_merged
 from tests.helpers import run_tap
+
+if t.TYPE_CHECKING:
+    from sandboxes.salesloft import SalesloftSandbox
 
 
 @pytest.mark.parametrize("kit_name", sorted(KITS))
@@ -33,7 +37,7 @@ def test_undocumented_inner_shapes_accept_any_json(tmp_path: Path) -> None:
     or objects there must all pass the declared schema (defect 7)."""
     kit = KITS["salesloft"]
     with kit.serve() as server:
-        app = server.app
+        app = t.cast("SalesloftSandbox", server.app)
         for n, view in enumerate(app.extensive.values()):
             shapes = ["Send the quote", 42, {"id": "1", "text": "Call back"}, ["nested"], None]
             view["action_items"] = {"status": "completed", "items": [shapes[n % 5], shapes[(n + 1) % 5]]}
