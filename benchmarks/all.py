@@ -193,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     pick = 1 if options.quick else 0
     begun = datetime.now(timezone.utc)
     before = machine()
-    rows, took = [], []
+    row_of: dict[str, t.Callable[[t.Any, list[str]], tuple[str, str, str]]] = {
+        "fanout": fanout_row, "fanout-volume": fanout_row, "throughput": throughput_row, "memory": memory_row,
+        "memory-concurrent": memory_row, "economy": economy_row}
+    rows: list[tuple[str, str, str]] = []
+    took: list[str] = []
     for name in options.only:
         if name == "startup":
             result, seconds = startup(STARTUP_RUNS[pick])
@@ -201,13 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             args = SIZES[name][pick]
             summary, seconds = run_benchmark(name, args)
-            rows.append({"fanout": fanout_row, "fanout-volume": fanout_row, "throughput": throughput_row, "memory": memory_row,
-                         "memory-concurrent": memory_row, "economy": economy_row}[name](summary, args))
+            rows.append(row_of[name](summary, args))
         took.append(f"{name} {seconds:.0f} s")
     size = "smoke sizes (`--quick`): not for the README" if options.quick else "full size"
     print("| | result | goal |\n|---|---|---|")
-    for label, result, goal in rows:
-        print(f"| {label} | {result} | {goal} |")
+    for label, shown, goal in rows:
+        print(f"| {label} | {shown} | {goal} |")
     print()
     print(f"Measured {begun:%Y-%m-%d %H:%M} UTC by `python -m benchmarks.all`, {size}; "
           f"{sum(float(x.rsplit(' ', 2)[1]) for x in took) / 60:.1f} min ({', '.join(took)}).")

@@ -20,9 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing as t
 
 from benchmarks.harness import interleave, median, run_tap
-from sandboxes.base import SandboxServer
+from sandboxes.base import SandboxApp, SandboxServer
 from sandboxes.foundry_aip import FoundryAIPSandbox
 from sandboxes.knovvu import KnovvuSandbox
 from sandboxes.salesloft import SalesloftSandbox
@@ -36,7 +37,7 @@ def busy_knovvu() -> KnovvuSandbox:
     return app
 
 
-TAPS = {
+TAPS: dict[str, tuple[str, t.Callable[[], SandboxApp]]] = {
     "zoom": ("taps.zoom_aic", ZoomAICSandbox),
     "foundry": ("taps.foundry_aip", FoundryAIPSandbox),
     # a tenant's volume: 2,000 sessions over the two agents (the fixed costs, start-up and each agent's
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         with SandboxServer(app) as server:
             base = {**app.demo_config(server.url), **EXTRA_CONFIG.get(name, {})}
 
-            def variant(value: str, base: dict = base, module: str = module, app: object = app):
+            def variant(value: str, base: dict = base, module: str = module, app: SandboxApp = app):
                 config = dict(base) if value == "default" else {**base, "max_concurrency": int(value)}
                 return lambda: run_tap(app, module, config, parse_output=False)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import typing as t
 
 import requests
 
@@ -22,9 +23,11 @@ def main() -> int:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {key}"
     out = sys.stdout
-    since, page, seen_at_since = None, 1, set()
+    since: str | None = None
+    page = 1
+    seen_at_since: set[t.Any] = set()
     while True:
-        params = {"sort_by": "updated_at", "sort_direction": "asc", "per_page": 100, "page": page}
+        params: dict[str, str | int] = {"sort_by": "updated_at", "sort_direction": "asc", "per_page": 100, "page": page}
         if since:
             params["updated_at[gte]"] = since
         body = session.get(f"{url}/v2/conversations", params=params, timeout=60).json()
