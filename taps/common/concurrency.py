@@ -92,6 +92,12 @@ class FanOut:
         """True when more than one worker is allowed."""
         return self.max_workers > 1
 
+    @property
+    def window(self) -> int:
+        """Parents whose children may be fetched ahead at once: ``max_workers * LOOKAHEAD_PER_WORKER``
+        (0 when the pool is disabled)."""
+        return self.max_workers * LOOKAHEAD_PER_WORKER if self.enabled else 0
+
     def ahead(self, items: t.Iterable[T], prepare: t.Callable[[T], list[Job]]) -> t.Iterator[T]:
         """Yield ``items`` in order while their child work runs ahead in the pool.
 
@@ -108,7 +114,7 @@ class FanOut:
         window: collections.deque[tuple[T, list[Key]]] = collections.deque()
         iterator = iter(items)
         exhausted = False
-        limit = self.max_workers * LOOKAHEAD_PER_WORKER
+        limit = self.window
         try:
             while True:
                 while not exhausted and len(window) < limit:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import io
 import sys
-import time
 import typing as t
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -41,10 +40,9 @@ class LeanWriter(MsgSpecWriter):
     CHUNK_BYTES = 64 * 1024
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        """singer-sdk's writer, plus the pending bytes for an unbuffered stdout (written at exit at the latest)."""
+        """singer-sdk's writer; an unbuffered stdout gets an ``io.BufferedWriter`` here (flushed at exit at the latest)."""
         super().__init__(*args, **kwargs)
-        self._pending = bytearray()
-        self._pending_for: t.Any = None
+        self._buffered: io.BufferedWriter | None = None
         atexit.register(self.flush_pending)
 
     @override
@@ -54,13 +52,8 @@ class LeanWriter(MsgSpecWriter):
         line = self.format_message(message)
         buffer = getattr(out, "buffer", None)
         if isinstance(buffer, io.RawIOBase):  # unbuffered stdout: buffer here, same flush points
-            if self._pending_for is not buffer:
-                self.flush_pending()
-                self._pending_for = buffer
-            self._pending += line
-            if isinstance(message, StateMessage) or len(self._pending) >= self.CHUNK_BYTES:
-                self.flush_pending()
-        elif buffer is not None:
+            buffer = self._buffer_for(buffer)
+        if buffer is not None:
             buffer.write(line)
             if isinstance(message, StateMessage):
                 buffer.flush()
@@ -70,23 +63,19 @@ class LeanWriter(MsgSpecWriter):
             if isinstance(message, StateMessage):
                 out.flush()
 
+    def _buffer_for(self, raw: io.RawIOBase) -> io.BufferedWriter:
+        """The ``io.BufferedWriter`` (``CHUNK_BYTES``) over ``raw``; a new one when stdout changed."""
+        if self._buffered is None or self._buffered.raw is not raw:
+            self.flush_pending()
+            self._buffered = io.BufferedWriter(raw, buffer_size=self.CHUNK_BYTES)
+        return self._buffered
 
     def flush_pending(self) -> None:
-        """Write the bytes kept for an unbuffered stdout (all of them: a raw write may take only a part)."""
-        raw, pending = self._pending_for, self._pending
-        if raw is None or not pending or raw.closed:
-            return
-        view = memoryview(pending)
-        try:
-            while view:
-                written = raw.write(view)
-                if written is None:  # a non-blocking stdout that is full: wait for the reader
-                    time.sleep(0.01)
-                    continue
-                view = view[written:]
-        finally:
-            view.release()
-            del pending[:]
+        """Write what an unbuffered stdout's buffer holds and let go of it (the raw stream stays open)."""
+        buffered, self._buffered = self._buffered, None
+        if buffered is not None and not buffered.raw.closed:
+            buffered.flush()
+            buffered.detach()  # so that collecting the buffer never closes stdout
 
 
 class SchemaOnce:

@@ -191,8 +191,6 @@ def _urls_of(tap: VendorTap[t.Any] | None) -> dict[str, str]:
     return {} if settings is None else {n: str(getattr(settings, n)) for n in URL_SETTINGS if getattr(settings, n)}
 
 
-
-
 class VendorTap(Tap, t.Generic[SettingsT]):
     """A tap with one shared authenticator and cross-field config checks.
 

@@ -38,7 +38,7 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import JSONPathPaginator
 from typing_extensions import override
 
-from taps.common.concurrency import LOOKAHEAD_PER_WORKER, PARENT_UNCHANGED, FanOutChild, FanOutParent, Key, fan_out_of
+from taps.common.concurrency import PARENT_UNCHANGED, FanOutChild, FanOutParent, Key, fan_out_of
 from taps.common.sdk_compat import before_sync, write_state_now
 from taps.common.summary import report_gap
 from taps.common.timestamps import parse_timestamp
@@ -278,7 +278,7 @@ class SessionsStream(FanOutParent, FoundryStream):
         """
         kept = listing.sessions
         fan_out = fan_out_of(self)
-        early = fan_out.max_workers * LOOKAHEAD_PER_WORKER if fan_out.enabled and self.fan_out_children else 0
+        early = fan_out.window if self.fan_out_children else 0
         for attempt in range(MAX_LISTING_RESTARTS + 1):
             front: tuple[str | None, str] | None = None
             rows = 0
